@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Set-up and entry point for a fresh clone: needs only Python 3.11+.
+
+    python3 dev.py demo     # the main job: a virtual device's day, synced and summarised
+    python3 dev.py test     # the test suite
+    python3 dev.py bench    # the benchmark figures
+    python3 dev.py retrostep ARGS...   # any retrostep command, inside the project's venv
+
+Each call creates `.venv` (once) and installs the project into it in editable mode,
+so the host tools run the very files under `firmware/`.
+"""
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("RETROSTEP_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".retrostep-installed"
+
+
+def ensure_venv():
+    pyproject = ROOT / "pyproject.toml"
+    if STAMP.exists() and STAMP.stat().st_mtime >= pyproject.stat().st_mtime:
+        return
+    if not (BIN / "python").exists():
+        print("creating", VENV, flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing retrostep and its pinned dependencies", flush=True)
+    subprocess.check_call([str(BIN / "python"), "-m", "pip", "install", "-q",
+                           "--disable-pip-version-check", "-e", f"{ROOT}[dev]"])
+    STAMP.touch()
+
+
+def main(argv):
+    if not argv or argv[0] not in ("demo", "test", "bench", "retrostep"):
+        print(__doc__)
+        return 2
+    ensure_venv()
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "test":
+        args = [str(BIN / "python"), "-m", "pytest", *rest]
+    elif cmd == "retrostep":
+        args = [str(BIN / "retrostep"), *rest]
+    else:
+        args = [str(BIN / "retrostep"), cmd, *rest]
+    return subprocess.call(args, cwd=ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""retrostep host tools: replay, evaluate, simulate, deploy, sync, report."""

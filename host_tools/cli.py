@@ -1,0 +1,62 @@
+"""The `retrostep` command: each subcommand lives in a module of its own.
+
+Modules register with `add_parser(subparsers)` and run with `run(args)`; they are
+imported only when their command is used, so one command's dependencies never
+slow or break another.
+"""
+import argparse
+import importlib
+import sys
+
+from .errors import UserError
+
+# command name -> module under host_tools
+COMMANDS = {
+    "replay": "replay_cmd",
+    "eval": "eval_cmd",
+    "bench": "bench_cmd",
+    "simulate": "simulate_cmd",
+    "deploy": "deploy_cmd",
+    "sync": "sync_cmd",
+    "history": "history_cmd",
+    "report": "report_cmd",
+    "record": "record_cmd",
+    "emulate": "emulate_cmd",
+    "demo": "demo_cmd",
+}
+
+
+def _available():
+    from pathlib import Path
+    here = Path(__file__).parent
+    return {c: m for c, m in COMMANDS.items() if (here / f"{m}.py").exists()}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    cmds = _available()
+    parser = argparse.ArgumentParser(prog="retrostep", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chosen = argv[0] if argv and argv[0] in cmds else None
+    for name, modname in cmds.items():
+        if chosen and name != chosen:
+            sub.add_parser(name)
+            continue
+        mod = importlib.import_module(f"host_tools.{modname}")
+        p = mod.add_parser(sub)
+        p.set_defaults(_run=mod.run)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args._run(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except UserError as e:
+        print(f"retrostep {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Lets CPython import the firmware's files unchanged.
+
+The firmware uses `from micropython import const` and the `@micropython.native`
+decorator. On CPython those are registered here as a small module whose
+decorators return the function as it is and whose `const` is the identity, so
+the same source runs on the board, under the Unix port and on the PC.
+"""
+import sys
+import types
+
+
+def install():
+    if "micropython" in sys.modules:
+        return
+    mod = types.ModuleType("micropython")
+    mod.const = lambda x: x
+    mod.native = lambda f: f
+    mod.viper = lambda f: f
+    mod.heap_lock = lambda: 0
+    mod.heap_unlock = lambda: 0
+    mod.alloc_emergency_exception_buf = lambda n: None
+    sys.modules["micropython"] = mod
+
+
+def firmware_module(name: str):
+    """Import `firmware/<name>.py` as the board would, from the firmware folder itself."""
+    import importlib
+    from .paths import FIRMWARE
+    install()
+    if str(FIRMWARE) not in sys.path:
+        sys.path.insert(0, str(FIRMWARE))
+    return importlib.import_module(name)
