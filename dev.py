@@ -31,6 +31,10 @@ def ensure_venv():
     print("installing retrostep and its pinned dependencies", flush=True)
     subprocess.check_call([str(BIN / "python"), "-m", "pip", "install", "-q",
                            "--disable-pip-version-check", "-e", f"{ROOT}[dev]"])
+    # each MicroPython port's stubs in a folder of its own, for the firmware type-check
+    subprocess.check_call([str(BIN / "python"), "-c",
+                           "from host_tools.typecheck import PORTS, port_stubs\n"
+                           "for p in PORTS: port_stubs(p)"], cwd=ROOT)
     STAMP.touch()
 
 

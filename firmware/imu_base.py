@@ -1,0 +1,44 @@
+"""What the IMU drivers share: their error, setting look-ups and the FIFO read contract.
+
+Every driver (imu_mpu6050, imu_lsm6ds, imu_bmi160) offers the same small interface:
+
+    imu = Driver(i2c, addr=None, rate_hz=50, range_g=4, gyro=False)
+    imu.init()                 (re)configure the chip; the constructor calls it
+    imu.available() -> int     whole samples waiting in the FIFO
+    imu.read(out, max_n) -> n  up to max_n samples into `out` (array('h')), raw counts
+                               interleaved ax, ay, az[, gx, gy, gz]; 0 after an overflow
+    imu.set_watermark(n) -> n  FIFO level (samples) that raises the interrupt pin, if any
+    imu.power_down()
+    imu.name, imu.chip_id, imu.addr, imu.rate_hz, imu.range_g, imu.lsb_per_g,
+    imu.stride (3 or 6), imu.capacity (samples the FIFO holds), imu.has_wm_irq,
+    imu.overflows (FIFO overflows seen and flushed)
+
+A bus error surfaces as the OSError the bus raised; the caller re-runs init().
+"""
+
+
+class IMUError(Exception):
+    """No supported chip where one was expected (missing, or another chip's ID)."""
+
+
+def nearest(table, value):
+    """Index of the entry of `table` closest to `value`."""
+    best = 0
+    for i in range(len(table)):
+        if abs(table[i] - value) < abs(table[best] - value):
+            best = i
+    return best
+
+
+def be16_into(src, out, n, frame, vals, stride):
+    """Big-endian int16 words -> out: `n` frames of `frame` bytes, first `vals` words each."""
+    o = 0
+    f = 0
+    for _ in range(n):
+        j = f
+        for k in range(vals):
+            v = (src[j] << 8) | src[j + 1]
+            out[o + k] = v - 65536 if v & 0x8000 else v
+            j += 2
+        o += stride
+        f += frame

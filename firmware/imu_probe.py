@@ -1,0 +1,68 @@
+"""Finds which supported IMU is on the bus, and at which address, then opens its driver.
+
+    chip, addr, chip_id = find(i2c, chip=None, addr=None)
+    imu = open_imu(i2c, chip=None, addr=None, rate_hz=50, range_g=4, gyro=False)
+
+`chip` is a family name ("mpu6050", "lsm6ds", "bmi160", or a model name such as
+"mpu6886" or "lsm6dsox", which selects its family); None tries them all. Raises
+IMUError, whose message says what the bus answered, when nothing supported is found.
+"""
+from imu_base import IMUError
+
+# family -> (ID register, accepted IDs, addresses). The MPU family first: it shares
+# 0x68/0x69 with the BMI160, whose register 0x75 is reserved (reads 0), while the BMI160's
+# ID register (0x00) is a factory-trimmed offset on an MPU and could read anything
+_FAMILIES = (
+    ("mpu6050", 0x75, (0x68, 0x70, 0x71, 0x72, 0x73, 0x98, 0x19), (0x68, 0x69)),
+    ("bmi160", 0x00, (0xD1,), (0x68, 0x69)),
+    ("lsm6ds", 0x0F, (0x69, 0x6A, 0x6C), (0x6A, 0x6B)),
+)
+_ALIASES = {"mpu6500": "mpu6050", "mpu6886": "mpu6050", "mpu9250": "mpu6050",
+            "lsm6ds3": "lsm6ds", "lsm6dso": "lsm6ds", "lsm6dsox": "lsm6ds", "lsm6dsl": "lsm6ds"}
+
+
+def family(chip):
+    if chip is None:
+        return None
+    c = chip.lower()
+    return _ALIASES.get(c, c)
+
+
+def find(i2c, chip=None, addr=None):
+    fam = family(chip)
+    try:
+        present = i2c.scan()
+    except OSError as e:
+        raise IMUError("I2C bus does not respond (%s): check wiring and pull-ups" % e)
+    seen = []
+    b = bytearray(1)
+    for name, reg, ids, addrs in _FAMILIES:
+        if fam is not None and name != fam:
+            continue
+        for a in addrs:
+            if (addr is not None and a != addr) or a not in present:
+                continue
+            try:
+                i2c.readfrom_mem_into(a, reg, b)
+            except OSError:
+                continue
+            if b[0] in ids:
+                return name, a, b[0]
+            seen.append("0x%02x reg 0x%02x = 0x%02x" % (a, reg, b[0]))
+    if not present:
+        raise IMUError("no device answers on the I2C bus: check wiring, power and pull-ups")
+    found = ", ".join("0x%02x" % a for a in present)
+    detail = ("; IDs read: " + ", ".join(seen)) if seen else ""
+    want = chip or "supported IMU"
+    raise IMUError("no %s found; devices at %s%s" % (want, found, detail))
+
+
+def open_imu(i2c, chip=None, addr=None, rate_hz=50, range_g=4, gyro=False, batch=64):
+    name, a, _ = find(i2c, chip, addr)
+    if name == "mpu6050":
+        from imu_mpu6050 import MPU6050 as cls
+    elif name == "lsm6ds":
+        from imu_lsm6ds import LSM6DS as cls
+    else:
+        from imu_bmi160 import BMI160 as cls
+    return cls(i2c, a, rate_hz, range_g, gyro, batch)

@@ -1,0 +1,32 @@
+"""retrostep firmware entry point: the board runs this file at boot.
+
+Reads board.json, starts the counting loop, and plugs in the optional modules that are
+on the board (each exposes attach(app); see counting.py for what they may hook into).
+Ctrl-C stops it cleanly (counts are saved by the store's on_shutdown).
+"""
+import gc
+
+import board
+
+gc.collect()
+import counting     # noqa: E402  (collect between imports: fewer holes in the heap)
+
+gc.collect()
+
+OPTIONAL = ("store", "link", "retro", "fall")
+
+
+def main():
+    cfg = board.load()
+    app = counting.Pedometer(cfg, board.Hardware(cfg))
+    print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
+    # the IMU driver, detector and buffers first, while the heap is still in one piece
+    app.start_imu()
+    for name in OPTIONAL:
+        gc.collect()
+        app.attach(name)
+    gc.collect()
+    app.run_forever()
+
+
+main()

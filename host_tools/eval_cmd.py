@@ -1,0 +1,311 @@
+"""`retrostep eval DIR [DIR ...]`: the detector against the ground truth of recorded datasets.
+
+Each DIR holds a `manifest.json` and traces (README, "Trace format"). Scoring:
+- error = counted - true steps; APE = |error| / true, on recordings with >= 50 true steps
+  ("walks"); MAPE is their mean, and the worst one is shown;
+- false steps per hour on recordings with < 50 true steps ("short": driving, desk work,
+  still, a few steps): sum of max(0, counted - true) over their total duration;
+- direction accuracy where the truth has a direction: the share of counted steps labelled
+  with the true direction (unknown counts as not right; its share is shown too). For
+  `mixed` recordings, counted steps matched to a true step are compared with its label;
+- step-time F1 where `step_ms` is given: counted and true steps are paired one to one
+  within 250 ms, closest pairs first; precision, recall and F1 from the pairs.
+
+From a script: `evaluate(dirs, interpreter="cpython")` returns the same figures.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+WALK_MIN_STEPS = 50
+MATCH_TOL_MS = 250.0
+DIR_UNKNOWN, DIR_FORWARD, DIR_BACKWARD = 0, 1, 2
+
+
+# ---------------------------------------------------------------- scoring
+
+def match_steps(detected_ms, true_ms, tol_ms: float = MATCH_TOL_MS) -> list[tuple[int, int]]:
+    """Greedy one-to-one pairing of detected and true step times within tol_ms, closest
+    pairs first (ties: earlier detection first). Returns (detected index, true index) pairs."""
+    d = np.asarray(detected_ms, dtype=np.float64)
+    t = np.asarray(true_ms, dtype=np.float64)
+    if len(d) == 0 or len(t) == 0:
+        return []
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    lo = np.searchsorted(ts, d - tol_ms, side="left")
+    hi = np.searchsorted(ts, d + tol_ms, side="right")
+    cands = []
+    for i in range(len(d)):
+        for k in range(lo[i], hi[i]):
+            cands.append((abs(d[i] - ts[k]), i, int(order[k])))
+    cands.sort()
+    used_d: set[int] = set()
+    used_t: set[int] = set()
+    pairs = []
+    for _, i, j in cands:
+        if i not in used_d and j not in used_t:
+            used_d.add(i)
+            used_t.add(j)
+            pairs.append((i, j))
+    pairs.sort()
+    return pairs
+
+
+def f1_scores(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else (1.0 if fn == 0 else 0.0)
+    r = tp / (tp + fn) if tp + fn else (1.0 if fp == 0 else 0.0)
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def score_recording(rec, res, duration_s: float) -> dict:
+    """Per-recording figures from a manifest Recording and a detector_run.RunResult."""
+    true = rec.steps
+    out = {
+        "error": res.steps - true,
+        "ape": abs(res.steps - true) / true * 100.0 if true >= WALK_MIN_STEPS else None,
+        "false_steps": max(0, res.steps - true) if true < WALK_MIN_STEPS else None,
+        "dir_right": None, "dir_total": None,
+        "tp": None, "fp": None, "fn": None, "f1": None,
+    }
+    pairs = None
+    if rec.step_ms is not None:
+        pairs = match_steps([t for t, _ in res.events], rec.step_ms)
+        tp = len(pairs)
+        out.update(tp=tp, fp=len(res.events) - tp, fn=len(rec.step_ms) - tp)
+        out["f1"] = f1_scores(tp, out["fp"], out["fn"])[2]
+    if rec.direction in ("forward", "backward"):
+        want = DIR_FORWARD if rec.direction == "forward" else DIR_BACKWARD
+        out["dir_right"] = res.forward if want == DIR_FORWARD else res.backward
+        out["dir_total"] = res.steps
+    elif rec.direction == "mixed" and pairs is not None and rec.step_dir is not None:
+        right = 0
+        for i, j in pairs:
+            want = DIR_FORWARD if rec.step_dir[j] == "F" else DIR_BACKWARD
+            right += res.events[i][1] == want
+        out["dir_right"] = right
+        out["dir_total"] = len(pairs)
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+@dataclass
+class EvalResult:
+    recordings: list[dict]
+    summary: dict
+    datasets: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        return format_table(self)
+
+    def to_json(self) -> dict:
+        return {"recordings": self.recordings, "summary": self.summary}
+
+
+def _eval_one(task) -> dict:
+    dataset, rec, interpreter, rate_hz, keep_events = task
+    from .detector_run import LSB_PER_G, prepare, run_prepared
+    from .trace import read_trace
+    tr = read_trace(rec.path, cache=True)
+    p = prepare(tr, rate_hz, LSB_PER_G)
+    res = run_prepared(p, interpreter)
+    row = {
+        "dataset": dataset, "file": rec.file, "placement": rec.placement,
+        "activity": rec.activity, "true_steps": rec.steps, "steps": res.steps,
+        "forward": res.forward, "backward": res.backward, "unknown": res.unknown,
+        "true_direction": rec.direction, "duration_s": round(tr.duration_s, 3),
+        "rate_hz": p.rate_hz,
+    }
+    row.update(score_recording(rec, res, tr.duration_s))
+    if keep_events:
+        row["events_ms"] = [[round(t, 1), d] for t, d in res.events]
+    return row
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int, enabled: bool, width: int = 30):
+        self.total, self.enabled, self.width, self.done = total, enabled, width, 0
+        self.t0 = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.shown = -1
+
+    def step(self, label: str):
+        self.done += 1
+        if not self.enabled:
+            return
+        filled = self.width * self.done // max(1, self.total)
+        el = time.monotonic() - self.t0
+        bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} {el:5.1f}s"
+        if self.tty:
+            sys.stderr.write(f"\r{bar} {label[:40]:<40}")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+        elif filled * 10 // self.width != self.shown or self.done == self.total:
+            self.shown = filled * 10 // self.width   # a log gets a line per tenth
+            sys.stderr.write(bar + "\n")
+        sys.stderr.flush()
+
+
+def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: bool = False,
+             rate_hz: float | None = None, keep_events: bool = False) -> EvalResult:
+    """Run the detector over every recording listed in each folder's manifest and score it."""
+    from .trace import read_manifest
+    if interpreter not in ("cpython", "micropython"):
+        raise UserError(f"--interpreter must be cpython or micropython, not {interpreter!r}")
+    t0 = time.monotonic()
+    tasks = []
+    names = []
+    for d in dirs:
+        m = read_manifest(d)
+        if m.dataset in names:
+            raise UserError(f"{d}: dataset {m.dataset!r} given twice")
+        names.append(m.dataset)
+        for rec in m.recordings:
+            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events))
+    order = {(t[0], t[1].file): i for i, t in enumerate(tasks)}   # manifest order
+    # longest first keeps both workers busy to the end
+    tasks.sort(key=lambda t: -t[1].path.stat().st_size)
+    bar = Progress(len(tasks), progress)
+    rows = []
+    if workers <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            rows.append(_eval_one(t))
+            bar.step(t[1].file)
+    else:
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ctx.Pool(min(workers, len(tasks))) as pool:
+            for row in pool.imap_unordered(_eval_one, tasks):
+                rows.append(row)
+                bar.step(row["file"])
+    rows.sort(key=lambda r: order[(r["dataset"], r["file"])])
+    summary = summarise(rows, names)
+    from .detector_run import LSB_PER_G, PHONE_RATE_HZ
+    summary.update(interpreter=interpreter, lsb_per_g=LSB_PER_G,
+                   phone_rate_hz=PHONE_RATE_HZ if rate_hz is None else rate_hz,
+                   elapsed_s=round(time.monotonic() - t0, 2))
+    return EvalResult(rows, summary, names)
+
+
+def _dataset_summary(rows: list[dict]) -> dict:
+    walks = [r for r in rows if r["ape"] is not None]
+    short = [r for r in rows if r["false_steps"] is not None]
+    dirs = [r for r in rows if r["dir_total"] is not None]
+    timed = [r for r in rows if r["tp"] is not None]
+    s: dict = {"n_recordings": len(rows), "n_walks": len(walks)}
+    if walks:
+        worst = max(walks, key=lambda r: r["ape"])
+        s.update(mape=float(np.mean([r["ape"] for r in walks])), worst_ape=worst["ape"],
+                 worst_file=worst["file"])
+    else:
+        s.update(mape=None, worst_ape=None, worst_file=None)
+    hours = sum(r["duration_s"] for r in short) / 3600.0
+    fs = sum(r["false_steps"] for r in short)
+    s.update(n_short=len(short), short_hours=round(hours, 4), false_steps=fs,
+             false_steps_per_hour=fs / hours if hours > 0 else None)
+    tot = sum(r["dir_total"] for r in dirs)
+    right = sum(r["dir_right"] for r in dirs)
+    unk = sum(r["unknown"] for r in dirs)
+    counted = sum(r["steps"] for r in dirs)
+    s.update(direction_accuracy=right / tot if tot else None,
+             unknown_share=unk / counted if counted else None)
+    if timed:
+        tp, fp, fn = (sum(r[k] for r in timed) for k in ("tp", "fp", "fn"))
+        p, rc, f = f1_scores(tp, fp, fn)
+        s.update(f1=f, precision=p, recall=rc, n_timed=len(timed))
+    else:
+        s.update(f1=None, precision=None, recall=None, n_timed=0)
+    s.update(steps=sum(r["steps"] for r in rows), true_steps=sum(r["true_steps"] for r in rows))
+    return s
+
+
+def summarise(rows: list[dict], names: list[str]) -> dict:
+    out = {"datasets": {n: _dataset_summary([r for r in rows if r["dataset"] == n]) for n in names}}
+    if len(names) > 1:
+        out["all"] = _dataset_summary(rows)
+    return out
+
+
+# ---------------------------------------------------------------- printing
+
+def _pct(x, nd=1):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def format_table(res: EvalResult) -> str:
+    lines = []
+    for name in res.datasets:
+        rows = [r for r in res.recordings if r["dataset"] == name]
+        lines.append(f"== {name} ({len(rows)} recordings)")
+        w = max([len(r["file"]) for r in rows] + [4])
+        lines.append(f"{'file':<{w}} {'placement':<13} {'true':>6} {'count':>6} {'error':>6} "
+                     f"{'APE%':>6} {'fwd':>6} {'bwd':>5} {'unk':>6} {'F1':>5}")
+        for r in rows:
+            lines.append(f"{r['file']:<{w}} {r['placement']:<13} {r['true_steps']:>6} {r['steps']:>6} "
+                         f"{r['error']:>+6} {_pct(r['ape']):>6} {r['forward']:>6} {r['backward']:>5} "
+                         f"{r['unknown']:>6} {_pct(r['f1'], 3):>5}")
+        lines.append(_summary_line(res.summary["datasets"][name]))
+        lines.append("")
+    if "all" in res.summary:
+        lines.append("== all datasets")
+        lines.append(_summary_line(res.summary["all"]))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _summary_line(s: dict) -> str:
+    parts = []
+    if s["n_walks"]:
+        parts.append(f"MAPE {s['mape']:.2f}% on {s['n_walks']} walks (worst {s['worst_ape']:.1f}%"
+                     f" {s['worst_file']})")
+    if s["n_short"]:
+        fph = s["false_steps_per_hour"]
+        parts.append(f"false steps {s['false_steps']} in {s['short_hours']:.2f} h on {s['n_short']}"
+                     f" short recordings = {_pct(fph)} /h")
+    if s["direction_accuracy"] is not None:
+        parts.append(f"direction right {s['direction_accuracy'] * 100:.1f}%"
+                     f" (unknown {s['unknown_share'] * 100:.1f}%)")
+    if s["f1"] is not None:
+        parts.append(f"step-time F1 {s['f1']:.3f} (P {s['precision']:.3f} R {s['recall']:.3f},"
+                     f" {MATCH_TOL_MS:.0f} ms)")
+    return "  " + "\n  ".join(parts) if parts else "  (nothing to score)"
+
+
+# ---------------------------------------------------------------- command
+
+def add_parser(sub):
+    p = sub.add_parser("eval", help="score the detector against recorded datasets",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="dataset folder with a manifest.json")
+    p.add_argument("--json", metavar="FILE", help="write per-recording results and the summary")
+    p.add_argument("--interpreter", choices=("cpython", "micropython"), default="cpython",
+                   help="run the detector file under CPython or the MicroPython Unix port")
+    p.add_argument("--rate", type=float, default=None, metavar="HZ",
+                   help="resample every trace to this detector rate (default: the trace's"
+                        " numeric rate_hz, phone traces at %(prog)s's phone rate)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    return p
+
+
+def run(args) -> int:
+    res = evaluate(args.dirs, interpreter=args.interpreter, workers=args.workers,
+                   progress=True, rate_hz=args.rate)
+    sys.stdout.write(res.table())
+    print(f"({len(res.recordings)} recordings, {args.interpreter}, {res.summary['elapsed_s']:.1f} s)")
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(res.to_json(), indent=1) + "\n")
+        except OSError as e:
+            raise UserError(f"cannot write {args.json}: {e.strerror or e}") from None
+    return 0

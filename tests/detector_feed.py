@@ -1,0 +1,33 @@
+"""Feeding simulated traces to the firmware's detector, as the board would."""
+from array import array
+
+import numpy as np
+
+from host_tools.mpcompat import firmware_module
+
+sd = firmware_module("stepdetect")
+AXES = {"+x": 1, "-x": -1, "+y": 2, "-y": -2, "+z": 3, "-z": -3}
+
+
+def run(raw, rate_hz, lsb_per_g, forward_axis=0, placement="unknown"):
+    """Counts (steps, forward, backward, unknown) and the event list [(sample index, dir)]."""
+    det = sd.StepDetector(rate_hz, int(round(lsb_per_g)), forward_axis,
+                          sd.PLACEMENTS.index(placement))
+    raw = np.asarray(raw)
+    idx = array("i", bytes(4 * 32))
+    dirs = bytearray(32)
+    events = []
+    block = 16
+    flat = array("i", raw[:, :3].astype(np.int64).ravel().tolist())
+    buf = memoryview(flat)
+    for s in range(0, len(raw), block):
+        n = min(block, len(raw) - s)
+        det.feed(buf[3 * s:3 * (s + n)], n, 3)
+        k = det.read(idx, dirs)
+        events += list(zip(idx[:k], dirs[:k]))
+    return (det.steps, det.forward, det.backward, det.unknown), events
+
+
+def run_sim(tr, mount_known=True):
+    fwd = AXES.get(tr.forward_axis or "", 0) if mount_known else 0
+    return run(tr.raw, tr.rate_hz, tr.lsb_per_g, fwd, tr.placement)

@@ -1,0 +1,35 @@
+"""Starts the stand-in device (tests/mp_fakedev.py: the real store.py and link.py under the
+Unix port) or the real firmware behind a VirtualDevice pseudo-terminal."""
+import time
+from pathlib import Path
+
+from host_tools.emulate_cmd import VirtualDevice
+from host_tools.paths import FIRMWARE
+
+HERE = Path(__file__).parent
+
+
+def fake_device(tmp: Path, uid="fake0001", speed=60, ticks=0, prefill_days=0,
+                **kw) -> VirtualDevice:
+    env = {"RS_ROOT": str(tmp / "flash"), "RS_SPEED": str(speed), "RS_UID": uid,
+           "RS_TICKS": str(ticks)}
+    if prefill_days:
+        env["RS_PREFILL_DAYS"] = str(prefill_days)
+    dev = VirtualDevice([str(HERE / "mp_fakedev.py")], tmp, env=env,
+                        pythonpath=[".frozen", str(FIRMWARE)], **kw)
+    return dev.start()
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def expected_fake_totals(ticks):
+    """What tests/mp_fakedev.py counts in `ticks` ticks."""
+    return (2 * ticks, ticks, ticks // 5)

@@ -1,0 +1,42 @@
+"""`retrostep bench`: the detector section's figures and the discovery of other areas' sections
+(figures are printed, never compared with a time limit)."""
+import json
+import subprocess
+from pathlib import Path
+
+from host_tools import cli
+from host_tools.bench_cmd import areas, mpy_sizes
+from host_tools.paths import FIRMWARE, micropython_binary
+
+
+def test_bench_detector_section_json(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert cli.main(["bench", "--quick", "--only", "detector", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    for k in ("micropython_samples_per_s", "cpython_samples_per_s", "state_bytes"):
+        assert isinstance(doc[k], int) and doc[k] > 0, k
+    assert doc["heap_bytes_per_sample"] >= 0 and isinstance(doc["heap_lock_ok"], bool)
+    assert set(doc["mpy_bytes"]) == {"armv6m", "xtensawin"}
+    printed = capsys.readouterr().out
+    assert "[detector]" in printed and "micropython_samples_per_s" in printed
+
+
+def test_mpy_sizes_are_the_compiled_files(tmp_path):
+    sizes = mpy_sizes()
+    exe = Path(micropython_binary()).with_name("mpy-cross")
+    out = tmp_path / "s.mpy"
+    subprocess.run([str(exe), "-march=armv6m", "-o", str(out), str(FIRMWARE / "stepdetect.py")], check=True)
+    assert sizes["armv6m"]["detector"] == out.stat().st_size
+    assert sizes["armv6m"]["files"] == len(list(FIRMWARE.rglob("*.py")))
+    assert sizes["xtensawin"]["firmware"] >= sizes["xtensawin"]["detector"] > 0
+
+
+def test_areas_are_the_bench_modules():
+    here = Path(__file__).resolve().parent.parent / "host_tools"
+    expected = sorted(p.stem[len("bench_"):] for p in here.glob("bench_*.py") if p.stem != "bench_cmd")
+    assert areas() == expected
+
+
+def test_unknown_section_is_refused(capsys):
+    assert cli.main(["bench", "--only", "nonsense"]) == 2
+    assert "unknown bench section 'nonsense'" in capsys.readouterr().err

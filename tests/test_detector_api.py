@@ -1,0 +1,130 @@
+"""The detector's contract: argument checks, event reading, index wrap-around, and
+silence on a device that is still or slowly turned."""
+import math
+import random
+from array import array
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from host_tools.mpcompat import firmware_module
+
+sd = firmware_module("stepdetect")
+
+
+def feed_g(det, samples, lsb):
+    """Feed (x, y, z) tuples in g as raw counts; returns the events read as (index, dir)."""
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+    events = []
+    for x, y, z in samples:
+        if det.update(int(round(x * lsb)), int(round(y * lsb)), int(round(z * lsb))) >= 16:
+            k = det.read(idx, dirs)
+            events += list(zip(idx[:k], dirs[:k]))
+    k = det.read(idx, dirs)
+    return events + list(zip(idx[:k], dirs[:k]))
+
+
+@pytest.mark.parametrize("kw", [dict(rate_hz=5, lsb_per_g=4096), dict(rate_hz=50, lsb_per_g=10),
+                                dict(rate_hz=50, lsb_per_g=4096, forward_axis=4),
+                                dict(rate_hz=50, lsb_per_g=4096, placement=99)])
+def test_rejects_bad_configuration(kw):
+    with pytest.raises(ValueError):
+        sd.StepDetector(**kw)
+
+
+def test_placement_names_match_the_trace_format():
+    assert sd.PLACEMENTS[sd.P_WAIST] == "waist"
+    assert sd.PLACEMENTS[sd.P_ANKLE] == "ankle"
+    assert sd.PLACEMENTS[sd.P_UNKNOWN] == "unknown"
+    assert len(set(sd.PLACEMENTS)) == len(sd.PLACEMENTS) == 13
+
+
+def still(rate, seconds, g, noise, rng):
+    gx, gy, gz = g
+    for _ in range(int(rate * seconds)):
+        yield (gx + rng.gauss(0, noise), gy + rng.gauss(0, noise), gz + rng.gauss(0, noise))
+
+
+@settings(max_examples=15, deadline=None)
+@given(rate=st.sampled_from([12.5, 25, 50, 100, 200]), seed=st.integers(0, 10_000),
+       noise=st.floats(0.0, 0.02))
+def test_still_device_counts_nothing(rate, seed, noise):
+    rng = random.Random(seed)
+    # any resting orientation
+    a, b = rng.uniform(0, math.pi), rng.uniform(0, 2 * math.pi)
+    g = (math.sin(a) * math.cos(b), math.sin(a) * math.sin(b), math.cos(a))
+    det = sd.StepDetector(rate, 4096, 3, sd.P_WAIST)
+    assert feed_g(det, still(rate, 60, g, noise, rng), 4096) == []
+    assert det.steps == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(rate=st.sampled_from([12.5, 50, 100]), seed=st.integers(0, 10_000),
+       period=st.floats(4.0, 30.0))
+def test_slowly_rotating_device_counts_nothing(rate, seed, period):
+    # turned round and round (a phone on a turntable, a wrist turning a page): gravity
+    # sweeps through every axis, once every `period` seconds
+    rng = random.Random(seed)
+    tilt = rng.uniform(0.3, 1.4)
+    n = int(rate * 90)
+
+    def samples():
+        for i in range(n):
+            ph = 2 * math.pi * i / (rate * period)
+            yield (math.sin(tilt) * math.cos(ph) + rng.gauss(0, 0.005),
+                   math.sin(tilt) * math.sin(ph) + rng.gauss(0, 0.005),
+                   math.cos(tilt) + rng.gauss(0, 0.005))
+    det = sd.StepDetector(rate, 4096)
+    assert feed_g(det, samples(), 4096) == []
+
+
+def test_read_moves_events_and_feed_equals_update():
+    rng = random.Random(3)
+    rate = 50
+    # a clean, strongly periodic vertical bounce at 2 steps/s
+    xs = [(0.0, 0.0, 1.0 + 0.35 * math.sin(2 * math.pi * 2.0 * i / rate) + rng.gauss(0, 0.01))
+          for i in range(rate * 30)]
+    a = sd.StepDetector(rate, 4096)
+    ev_a = feed_g(a, xs, 4096)
+    assert a.pending == 0 and len(ev_a) == a.steps > 0
+    assert a.steps == a.forward + a.backward + a.unknown
+    b = sd.StepDetector(rate, 4096)
+    buf = array("h")
+    for x, y, z in xs:
+        buf.extend((int(round(x * 4096)), int(round(y * 4096)), int(round(z * 4096)), 7, 7, 7))
+    b.feed(buf, len(xs), 6)
+    assert b.steps == a.steps
+    # events carry increasing sample indices within the trace
+    idx = [i for i, _ in ev_a]
+    assert idx == sorted(idx) and 0 <= idx[0] and idx[-1] < len(xs)
+    # 2 steps/s for 30 s, less the start before a rhythm can be seen
+    assert 55 <= a.steps <= 61
+
+
+def test_sample_index_wraps_without_losing_steps():
+    rate = 50
+    xs = [(0.0, 0.0, 1.0 + 0.35 * math.sin(2 * math.pi * 2.0 * i / rate)) for i in range(rate * 20)]
+    ref = sd.StepDetector(rate, 4096)
+    feed_g(ref, xs, 4096)
+    det = sd.StepDetector(rate, 4096)
+    start = (1 << 30) - 300
+    det.n = start
+    ev = feed_g(det, xs, 4096)
+    assert det.steps == ref.steps > 0
+    assert all(0 <= i < (1 << 30) for i, _ in ev)
+    # the indices continue across the wrap: offsets from the start are the reference's
+    offsets = [(i - start) & ((1 << 30) - 1) for i, _ in ev]
+    assert offsets == sorted(offsets) and offsets[-1] < len(xs)
+
+
+def test_reset_returns_to_the_constructed_state():
+    rate = 25
+    xs = [(0.0, 0.0, 1.0 + 0.35 * math.sin(2 * math.pi * 1.8 * i / rate)) for i in range(rate * 20)]
+    det = sd.StepDetector(rate, 4096)
+    feed_g(det, xs, 4096)
+    first = det.steps
+    det.reset()
+    assert (det.steps, det.n, det.pending) == (0, 0, 0)
+    feed_g(det, xs, 4096)
+    assert det.steps == first

@@ -1,0 +1,368 @@
+"""End to end against the virtual device: the real firmware (main.py, sim board, emulated
+IMU playing a simulated trace) on the MicroPython Unix port, over its pseudo-terminal.
+
+Faults: power cuts (SIGKILL) at random moments while the store saves every few seconds,
+the port closed in the middle of a sync, garbage and damaged bytes in both directions.
+After each, the history's totals equal what the device counted, exactly. Also: deploy
+with the real mpremote onto a blank virtual board, record, settings across a reboot."""
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from host_tools import link_client as lc
+from host_tools.emulate_cmd import install_firmware, scenario_trace, sim_board
+from host_tools.history_db import History
+from host_tools.paths import FIRMWARE
+from host_tools.sync_cmd import sync_device
+from synckit import wait_for
+
+pytestmark = pytest.mark.skipif(not (FIRMWARE / "main.py").exists(), reason="no firmware/main.py")
+
+
+@pytest.fixture(scope="module")
+def short_trace(tmp_path_factory):
+    # each boot plays it from the start: the device stands still for 20 s first, so a sync
+    # right after a power-up meets no new step
+    return scenario_trace("stand 20s, walk 160, stand 5s", tmp_path_factory.mktemp("short"))
+
+
+@pytest.fixture(scope="module")
+def walk_trace(tmp_path_factory):
+    return scenario_trace("walk 150, turn, retro 60, stand 10s",
+                          tmp_path_factory.mktemp("trace"))
+
+
+def trace_seconds(path):
+    with open(path) as f:
+        last = None
+        for line in f:
+            if line[:1].isdigit():
+                last = line
+    return int(last.split(",")[0]) / 1000
+
+
+def flash_with(tmp, **cfg):
+    flash = install_firmware(tmp / "flash")
+    if cfg:
+        b = json.loads((flash / "board.json").read_text())
+        b.update(cfg)
+        (flash / "board.json").write_text(json.dumps(b))
+    return flash
+
+
+def played(c, seconds):
+    """Waits until the device has played the whole trace; returns identify()."""
+    return wait_for(lambda: (lambda i: i if i["uptime"] >= seconds + 3 else None)(c.identify()),
+                    timeout=60, what="the trace to be played")
+
+
+def count_records(db):
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    finally:
+        con.close()
+
+
+def assert_history_matches(h, info):
+    uid, sid = info["uid"], info["sid"]
+    assert h.totals(uid) == tuple(info["totals"])
+    seqs = [r[0] for r in h.con.execute("SELECT seq FROM records WHERE uid=? AND sid=? ORDER BY seq",
+                                        (uid, sid))]
+    assert seqs == list(range(1, len(seqs) + 1)), "records missing or out of order"
+
+
+def in_save(pid, data):
+    """True when the (stopped) process holds a temporary segment file open, or one is on
+    the flash waiting for its rename: a save is under way."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").endswith(".tmp"):
+                return True
+    except OSError:
+        return False
+    return any(data.glob("*.tmp"))
+
+
+def _inotify(folder):
+    """An inotify descriptor reporting files created in `folder` (Linux), or None."""
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(os.O_NONBLOCK)
+        if fd < 0:
+            return None
+        if libc.inotify_add_watch(fd, str(folder).encode(), 0x100) < 0:   # IN_CREATE
+            os.close(fd)
+            return None
+        return fd
+    except (OSError, AttributeError):
+        return None
+
+
+def cut_during_a_save(dev, data, rng, timeout=10.0):
+    """Stops the device right after it creates a temporary segment file (inotify), or at
+    random instants where inotify is missing, until it is caught inside a save; then
+    cuts the power there (SIGKILL). Returns False if no save was caught in time."""
+    import select as sel
+    pid = dev.proc.pid
+    ino = _inotify(data)
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            if ino is not None:
+                if not sel.select([ino], [], [], 0.5)[0]:
+                    continue
+            os.kill(pid, signal.SIGSTOP)
+            if ino is not None:
+                try:
+                    os.read(ino, 65536)
+                except BlockingIOError:
+                    pass
+            if in_save(pid, data):
+                dev.power_cut()
+                return True
+            os.kill(pid, signal.SIGCONT)
+            if ino is None:
+                time.sleep(rng.uniform(0, 0.002))
+        return False
+    finally:
+        if ino is not None:
+            os.close(ino)
+
+
+def test_power_cuts_while_saving(tmp_path, short_trace):
+    """Power cuts at random moments, and at random moments inside a save (the process
+    stopped while it writes or renames a segment): after each, a sync brings the history
+    to exactly the device's counts, and the records have no gap."""
+    rng = random.Random(11)
+    # 2 s bins saved as they close: many saves to land in (a board uses 5 min and 2 min)
+    flash = flash_with(tmp_path, store_save_s=1, store_bin_s=2)
+    data = flash / "data"
+    secs = trace_seconds(short_trace)
+    cuts = in_write = 0
+    with History(tmp_path / "h.db") as h:
+        dev = sim_board(flash, trace=short_trace, fast=True, end="rest").start()
+        try:
+            for k in range(6):
+                time.sleep(rng.uniform(0.9, 2.0))
+                if k % 2:
+                    in_write += cut_during_a_save(dev, data, rng)
+                if dev.proc.poll() is None:
+                    dev.power_cut()
+                cuts += 1
+                dev.power_on()
+                with lc.LinkClient.open(dev.path, timeout=2) as c:
+                    sync_device(c, h)
+                    assert_history_matches(h, c.identify())
+            with lc.LinkClient.open(dev.path, timeout=2) as c:
+                played(c, secs)
+                sync_device(c, h)
+                info = c.identify()
+                assert_history_matches(h, info)
+                assert info["boot"] >= 7 and sum(info["totals"]) > 0
+                assert info["steps"] <= sum(info["totals"])
+        finally:
+            dev.stop()
+    assert in_write >= 2
+    print(f"faults injected: {cuts} power cuts, {in_write} of them inside a save")
+
+
+def test_unplugged_mid_sync_and_synced_again(tmp_path, walk_trace):
+    from host_tools.bench_sync import prefill_month
+    flash = flash_with(tmp_path)
+    prefill_month(flash / "data", days=4)     # four days not yet synced: a longer sync
+    rng = random.Random(5)
+    unplugs = 0
+    with History(tmp_path / "h.db") as h, sim_board(flash, trace=walk_trace, fast=True) as dev:
+        with lc.LinkClient.open(dev.path, timeout=2) as c:
+            played(c, trace_seconds(walk_trace))
+        db = tmp_path / "h.db"
+        for k in range(4):
+            target = count_records(db) + rng.randrange(40, 250)
+            c = lc.LinkClient.open(dev.path, timeout=0.5, retries=2)
+
+            def unplug():   # the cable comes out once the history got `target` records
+                while count_records(db) < target and c.ser.is_open:
+                    time.sleep(0.001)
+                c.close()
+
+            th = threading.Thread(target=unplug)
+            th.start()
+            try:
+                sync_device(c, h)
+            except Exception:
+                unplugs += 1
+            c.close()
+            th.join()
+        with lc.LinkClient.open(dev.path, timeout=2) as c:
+            sync_device(c, h)
+            assert_history_matches(h, c.identify())
+            # and stopping after the first batch, before the acknowledgement
+            with pytest.raises(ConnectionAbortedError):
+                sync_device(c, h, abort_after=1)
+            sync_device(c, h)
+            assert_history_matches(h, c.identify())
+    assert unplugs >= 2
+    print(f"faults injected: {unplugs} unplugs mid-sync (of 4 tries) and 1 sync stopped before its ack")
+
+
+def test_garbage_and_damage_both_ways(tmp_path, walk_trace):
+    flash = flash_with(tmp_path)
+    with History(tmp_path / "h.db") as h, sim_board(flash, trace=walk_trace, fast=True) as dev:
+        with lc.LinkClient.open(dev.path, timeout=2) as c:
+            played(c, trace_seconds(walk_trace))
+        dev.to_host.flip, dev.to_host.garbage = 0.001, 0.2
+        dev.to_device.flip, dev.to_device.garbage = 0.005, 0.2
+        with lc.LinkClient.open(dev.path, timeout=0.4, retries=20) as c:
+            for _ in range(3):
+                sync_device(c, h)
+            c.ser.write(b"#!garbage line\n\x00\xff\xfe~~~~\n")
+            info = c.identify()
+        dev.to_host.flip = dev.to_device.flip = 0
+        dev.to_host.garbage = dev.to_device.garbage = 0
+        with lc.LinkClient.open(dev.path) as c2:
+            assert_history_matches(h, c2.identify())
+            assert c2.identify()["totals"] == info["totals"]
+    n = dev.to_host.injected + dev.to_device.injected
+    assert n > 0
+    print(f"faults injected: {dev.to_host.injected} towards the host, {dev.to_device.injected} "
+          f"towards the device; host skipped {c.skipped_lines} lines, {c.bad_frames} damaged "
+          f"frames, resent {c.resends} requests")
+
+
+def test_settings_survive_a_reboot(tmp_path):
+    flash = flash_with(tmp_path)
+    with sim_board(flash, fast=True) as dev:
+        with lc.LinkClient.open(dev.path, timeout=2) as c:
+            boot = c.identify()["boot"]
+            s = c.set_settings({"retro_goal": 321, "cues": 0})
+            assert s["retro_goal"] == 321 and s["cues"] == 0
+            with pytest.raises(lc.DeviceError, match="unknown setting"):
+                c.set_settings({"retro_gaol": 1})
+            c.reboot()
+            info = wait_for(lambda: (lambda i: i if i["boot"] > boot else None)(c.identify()),
+                            timeout=20, what="the reboot")
+            assert info["boot"] == boot + 1
+            assert c.get_settings()["retro_goal"] == 321 and c.get_settings()["cues"] == 0
+
+
+def test_record_streams_the_imu_samples(tmp_path, walk_trace):
+    from host_tools.trace import read_trace
+    flash = flash_with(tmp_path)
+    out = tmp_path / "rec.csv"
+    with sim_board(flash, trace=walk_trace, fast=False, end="loop") as dev:
+        time.sleep(0.3)
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "record", "--port", dev.path,
+                            "--seconds", "1.5", "--label", "walk test", "-o", str(out)],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rec = read_trace(out)
+    src = read_trace(walk_trace)
+    assert rec.meta["label"] == "walk test" and len(rec.t_ms) >= 40
+    assert (rec.t_ms[1:] - rec.t_ms[:-1] == 20).all()
+    # what came out of the board is a window of what went into its emulated IMU
+    lsb = float(rec.meta["lsb_per_g"])
+    got = (rec.accel * lsb).round().astype(int)
+    want = (src.accel * lsb).round().astype(int)
+    first = next(i for i in range(len(want) - len(got)) if (abs(want[i:i + 5] - got[:5]) <= 1).all())
+    assert (abs(want[first:first + len(got)] - got) <= 1).all()
+
+
+def test_deploy_onto_a_blank_board_with_mpremote(tmp_path):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    cli = [sys.executable, "-m", "host_tools.cli", "deploy"]
+    with sim_board(flash, fast=True) as dev:
+        time.sleep(0.3)
+        r = subprocess.run(cli + ["--board", "sim", "--port", dev.path], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "firmware" in r.stdout and "running on sim" in r.stdout
+        assert (flash / "main.py").read_bytes() == (FIRMWARE / "main.py").read_bytes()
+        assert (flash / "store.mpy").exists() and (flash / "board.json").exists()
+        copied = int(r.stdout.split(" copied")[0].rsplit(" ", 1)[-1])
+        assert copied == len(list(FIRMWARE.glob("*.py"))) + 1
+        # a stale source file beside its compiled one is removed; unchanged files are skipped
+        (flash / "store.py").write_text("raise ImportError\n")
+        r = subprocess.run(cli + ["--board", "sim", "--port", dev.path], capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert " 0 copied" in r.stdout and "1 stale removed" in r.stdout
+        assert not (flash / "store.py").exists()
+        r = subprocess.run(cli + ["--board", "pico", "--port", dev.path], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 2 and "rp2 board" in r.stderr
+    r = subprocess.run(cli + ["--board", "nosuchboard", "--port", "/dev/null"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unknown board 'nosuchboard'" in r.stderr and "pico" in r.stderr
+
+
+def test_deploy_refuses_a_port_without_micropython(tmp_path):
+    """A pseudo-terminal whose other end only echoes noise: no REPL, a clear refusal."""
+    import os
+    import tty
+    m, s = os.openpty()
+    tty.setraw(s)
+    path = os.ttyname(s)
+    stop = threading.Event()
+
+    def noise():
+        while not stop.is_set():
+            try:
+                if os.read(m, 100):
+                    os.write(m, b"AT OK\r\n")
+            except OSError:
+                return
+
+    th = threading.Thread(target=noise, daemon=True)
+    th.start()
+    try:
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "deploy", "--board", "sim",
+                            "--port", path], capture_output=True, text=True, timeout=60)
+    finally:
+        stop.set()
+        os.close(s)
+        os.close(m)
+    assert r.returncode == 2 and "not answering as a MicroPython board" in r.stderr
+
+
+def test_demo_quick_day_matches_its_history(tmp_path):
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "demo", "--quick", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    total = int(next(ln for ln in lines if "total steps" in ln).split()[2])
+    counted = int(next(ln for ln in lines if "total steps" in ln).split("counted ")[1].rstrip(")"))
+    assert total == counted > 0
+    assert "report written to" in r.stdout and (out / "report.html").exists()
+    h = subprocess.run([sys.executable, "-m", "host_tools.cli", "history", "--json", "--db",
+                        str(out / "history.sqlite")], capture_output=True, text=True, timeout=60)
+    days = json.loads(h.stdout)["days"]
+    assert sum(d["total"] for d in days) == total
+
+
+def test_emulate_prints_its_port_first_and_serves_until_stopped(tmp_path):
+    import signal
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash",
+                          str(tmp_path / "flash")], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        port = p.stdout.readline().strip()
+        assert port.startswith("/dev/pts/")
+        with lc.LinkClient.open(port, timeout=2) as c:
+            info = c.identify()
+            assert info["board"] == "sim" and info["proto"] == 1
+        assert p.poll() is None
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0

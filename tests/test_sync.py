@@ -1,0 +1,137 @@
+"""Sync into the SQLite history: exact totals, harmless replays, several devices, a month
+without a sync, host killed mid-sync, and the CLI contracts (sync, history --json)."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from host_tools import link_client as lc
+from host_tools.history_db import History
+from host_tools.sync_cmd import sync_device
+from synckit import expected_fake_totals, fake_device, wait_for
+
+TICKS = 60
+
+
+def finished(dev):
+    return wait_for(lambda: b"counted" in dev.output, timeout=20, what="the device to stop counting")
+
+
+def retrostep(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_sync_is_exact_and_replays_are_harmless(tmp_path):
+    with fake_device(tmp_path, ticks=TICKS) as dev:
+        finished(dev)
+        with History(tmp_path / "h.db") as h, lc.LinkClient.open(dev.path) as c:
+            r1 = sync_device(c, h)
+            assert r1.new == r1.received > 0
+            assert h.totals("fake0001") == r1.device_totals == expected_fake_totals(TICKS)
+            r2 = sync_device(c, h)
+            assert r2.new == 0 and h.totals("fake0001") == expected_fake_totals(TICKS)
+            # the device resends everything to a new history: nothing is counted twice
+            since = 0
+            again = [r for _, recs in c.records(since) for r in recs]
+            n = h.store_batch(r1.uid, r1.sid, r1.info, c.boots(), again, time.time())
+            assert n == 0 and h.totals("fake0001") == expected_fake_totals(TICKS)
+            assert c.identify()["acked"] == r2.last_seq
+
+
+def test_several_devices_and_the_history_json_contract(tmp_path):
+    db = tmp_path / "h.db"
+    devs = [fake_device(tmp_path / f"d{i}", uid=f"dev{i}", ticks=TICKS + 10 * i) for i in range(2)]
+    try:
+        for i, dev in enumerate(devs):
+            finished(dev)
+            if i == 0:
+                r = retrostep("sync", "--port", dev.path, "--db", str(db))
+            else:   # no --port: $RETROSTEP_PORT names it
+                r = retrostep("sync", "--db", str(db), env=dict(os.environ, RETROSTEP_PORT=dev.path))
+            assert r.returncode == 0, r.stderr
+            assert "synced" in r.stdout and dev.path in r.stdout
+    finally:
+        for dev in devs:
+            dev.stop()
+    r = retrostep("history", "--json", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    per_dev = {}
+    for d in data["days"]:
+        assert {"date", "device", "forward", "backward", "unknown", "total"} <= set(d)
+        assert d["total"] == d["forward"] + d["backward"] + d["unknown"]
+        f, b, u = per_dev.get(d["device"], (0, 0, 0))
+        per_dev[d["device"]] = (f + d["forward"], b + d["backward"], u + d["unknown"])
+    assert per_dev == {"dev0": expected_fake_totals(TICKS), "dev1": expected_fake_totals(TICKS + 10)}
+    assert data["events"] and all("time" in e for e in data["events"])
+    r = retrostep("history", "--days", "3", "--db", str(db))
+    assert r.returncode == 0 and "dev0" in r.stdout and "dev1" in r.stdout
+
+
+def test_a_month_without_sync_arrives_whole(tmp_path):
+    with fake_device(tmp_path, ticks=1, prefill_days=30) as dev:
+        finished(dev)
+        with History(tmp_path / "h.db") as h, lc.LinkClient.open(dev.path, timeout=10) as c:
+            info = c.identify()
+            r = sync_device(c, h)
+            assert r.received == r.last_seq >= info["saved_seq"] >= 30 * 288
+            assert h.totals("fake0001") == tuple(c.identify()["totals"])
+            days = h.days()
+            assert len(days) >= 30
+    print(f"30 days: {r.received} records in {r.seconds:.2f} s")
+
+
+def count_records(db):
+    import sqlite3
+    try:
+        con = sqlite3.connect(db, timeout=5)
+        try:
+            return con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return 0   # not created yet
+
+
+def test_host_killed_mid_sync_then_synced_again(tmp_path):
+    """The host process is SIGKILLed once its history holds a random number of new
+    records: the next sync brings the rest, and nothing twice."""
+    db = tmp_path / "h.db"
+    rng = random.Random(3)
+    kills = 0
+    with fake_device(tmp_path, ticks=1, prefill_days=20) as dev:
+        finished(dev)
+        for _ in range(4):
+            have = count_records(db)
+            target = have + rng.randrange(1, 1500)
+            p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "sync", "--port",
+                                  dev.path, "--db", str(db)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            while p.poll() is None and count_records(db) < target:
+                time.sleep(0.002)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait()
+        assert kills >= 2
+        assert count_records(db) < 20 * 288
+        r = retrostep("sync", "--port", dev.path, "--db", str(db))
+        assert r.returncode == 0, r.stderr
+        with History(db) as h, lc.LinkClient.open(dev.path) as c:
+            assert h.totals("fake0001") == tuple(c.identify()["totals"])
+    print(f"faults injected: host killed {kills} times mid-sync")
+
+
+def test_sync_errors_are_clear(tmp_path):
+    r = retrostep("sync", "--port", str(tmp_path / "nope"), "--db", str(tmp_path / "h.db"))
+    assert r.returncode == 2 and "cannot open serial port" in r.stderr
+    bad = tmp_path / "bad.db"
+    bad.write_text("this is not a database, not at all" * 100)
+    r = retrostep("history", "--db", str(bad))
+    assert r.returncode == 2 and "not a retrostep history" in r.stderr

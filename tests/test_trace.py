@@ -1,0 +1,234 @@
+"""Trace and manifest reading: round trips, resampling, and an error naming file and line
+for every kind of malformed input."""
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from host_tools.trace import (TraceError, TruncatedLineWarning, read_manifest, read_trace,
+                              resample, write_trace)
+
+HEAD = "# format: retrostep-trace/1\n# rate_hz: 50\n# placement: waist\n# accel_unit: g\n"
+
+
+def write(tmp_path, text, name="t.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def error_of(path, **kw):
+    with pytest.raises(TraceError) as e:
+        read_trace(path, **kw)
+    return str(e.value)
+
+
+def test_reads_header_columns_and_samples(tmp_path):
+    p = write(tmp_path, HEAD + "# forward_axis: -z\n# source: bench\nt_ms,ax,ay,az\n0,0.1,0.2,0.9\n20,0.0,-0.1,1.1\n")
+    tr = read_trace(p)
+    assert tr.meta["source"] == "bench" and tr.placement == "waist"
+    assert tr.nominal_rate_hz == 50.0
+    assert tr.forward_axis == -3
+    assert tr.t_ms.tolist() == [0, 20]
+    assert tr.accel.tolist() == [[0.1, 0.2, 0.9], [0.0, -0.1, 1.1]]
+    assert tr.gyro is None
+
+
+def test_gyro_columns_and_irregular_rate_header(tmp_path):
+    p = write(tmp_path, "# format: retrostep-trace/1\n# rate_hz: about 100 (phone)\n# accel_unit: g\n"
+              "# gyro_unit: dps\nt_ms,ax,ay,az,gx,gy,gz\n0,0,0,1,1.5,-2,3\n7,0,0,1,0,0,0\n")
+    tr = read_trace(p)
+    assert tr.nominal_rate_hz is None
+    assert tr.gyro.tolist()[0] == [1.5, -2, 3]
+    assert tr.forward_axis == 0
+
+
+@pytest.mark.parametrize("axis,code", [("+x", 1), ("-x", -1), ("+y", 2), ("-y", -2), ("+z", 3), ("-z", -3)])
+def test_forward_axis_codes(tmp_path, axis, code):
+    p = write(tmp_path, HEAD + f"# forward_axis: {axis}\nt_ms,ax,ay,az\n0,0,0,1\n")
+    assert read_trace(p).forward_axis == code
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ("t_ms,ax,ay,az\n0,0,0,1\n", 1, "missing '# format"),
+    ("# rate_hz: 50\n# format: retrostep-trace/1\n# accel_unit: g\nt_ms,ax,ay,az\n0,0,0,1\n", 1, "first metadata line"),
+    ("# format: retrostep-trace/2\n# accel_unit: g\nt_ms,ax,ay,az\n0,0,0,1\n", 1, "unsupported format"),
+    ("# format: retrostep-trace/1\nt_ms,ax,ay,az\n0,0,0,1\n", 1, "accel_unit"),
+    ("# format: retrostep-trace/1\n# accel_unit: m/s^2\nt_ms,ax,ay,az\n0,0,0,9.8\n", 2, "accel_unit is 'm/s^2'"),
+    ("# format: retrostep-trace/1\n# accel_unit: g\n# gyro_unit: rad/s\nt_ms,ax,ay,az,gx,gy,gz\n0,0,0,1,0,0,0\n", 3,
+     "gyro_unit is 'rad/s'"),
+    ("# format: retrostep-trace/1\n# accel_unit: g\nt_ms,ax,ay,az,gx,gy,gz\n0,0,0,1,0,0,0\n", 1, "gyro_unit"),
+    (HEAD + "# forward_axis: up\nt_ms,ax,ay,az\n0,0,0,1\n", 5, "forward_axis must be"),
+    (HEAD + "time,x,y,z\n0,0,0,1\n", 5, "column header"),
+    (HEAD, 5, "column header"),
+    (HEAD + "t_ms,ax,ay,az\n", 6, "no samples"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,zero,1\n20,0,0,1\n", 7, "bad number 'zero' in column 3"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,0\n20,0,0,1\n", 7, "expected 4 comma-separated values, found 3"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,0,1,5\n", 7, "found 5"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0,0,1\n10,0,0,1\n", 8, "time goes backwards"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0,0,1\n20,0,0,1\n", 8, "time goes nowhere"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,nan,0,1\n", 7, "ax is nan"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,0,inf\n", 7, "az is inf"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n\n10,0,0,1\n", 7, "empty line"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n# note: late\n10,0,0,1\n", 7, "metadata line after"),
+])
+def test_errors_name_file_and_line(tmp_path, text, line, words):
+    p = write(tmp_path, text)
+    msg = error_of(p)
+    assert msg.startswith(f"{p}:{line}: "), msg
+    assert words in msg
+
+
+def test_truncated_last_line_is_an_error_or_a_warning(tmp_path):
+    p = write(tmp_path, HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0.1,0.2,1\n40,0.1,0.")
+    msg = error_of(p)
+    assert msg.startswith(f"{p}:8: truncated last line")
+    with pytest.warns(TruncatedLineWarning, match=r":8: truncated last line"):
+        tr = read_trace(p, strict=False)
+    assert tr.truncated and len(tr) == 2
+    # a last line that parses but has no newline may be cut short: reported, kept when lenient
+    q = write(tmp_path, HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0.1,0.2,0.98", "cut.csv")
+    assert error_of(q).startswith(f"{q}:7: truncated last line (no newline")
+    with pytest.warns(TruncatedLineWarning, match=r":7: truncated last line .*kept"):
+        tr = read_trace(q, strict=False)
+    assert len(tr) == 2 and tr.accel[1, 2] == 0.98
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_trace(write(tmp_path, q.read_text() + "\n", "whole.csv"))) == 2
+
+
+def test_windows_line_ends_and_byte_order_mark(tmp_path):
+    p = tmp_path / "win.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0.5,0,1\n").replace("\n", "\r\n").encode())
+    tr = read_trace(p)
+    assert tr.accel.tolist() == [[0, 0, 1], [0.5, 0, 1]] and tr.meta["format"] == "retrostep-trace/1"
+
+
+def test_unreadable_file_and_non_utf8(tmp_path):
+    assert "cannot read" in error_of(tmp_path / "absent.csv")
+    p = tmp_path / "bin.csv"
+    p.write_bytes(HEAD.encode() + b"t_ms,ax,ay,az\n0,0,0,1\n\xff\xfe\n")
+    assert error_of(p).startswith(f"{p}:7: not UTF-8")
+
+
+finite = st.floats(-16, 16, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=60), st.data())
+def test_write_read_round_trip(tmp_path_factory, gaps, data):
+    t = np.concatenate([[0], np.cumsum(gaps)])
+    vals = np.array(data.draw(st.lists(st.tuples(finite, finite, finite), min_size=len(t), max_size=len(t))))
+    p = tmp_path_factory.mktemp("rt") / "r.csv"
+    write_trace(p, t, vals, {"rate_hz": 25, "placement": "ankle", "forward_axis": "+y"})
+    tr = read_trace(p)
+    assert tr.t_ms.tolist() == t.tolist()
+    assert np.allclose(tr.accel, vals, atol=5e-5)
+    assert tr.forward_axis == 2 and tr.placement == "ankle" and tr.nominal_rate_hz == 25
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.5, 40), min_size=2, max_size=80), finite, finite,
+       st.sampled_from([12.5, 25, 50, 100, 200]))
+def test_resampling_reproduces_a_linear_signal(gaps, slope, offset, rate):
+    t = np.concatenate([[3.0], 3.0 + np.cumsum(gaps)])
+    sig = np.column_stack([slope * t / 1000 + offset, -slope * t / 1000, np.full_like(t, offset)])
+    grid, out = resample(t, sig, rate)
+    assert grid[0] == t[0] and grid[-1] <= t[-1] + 1e-6
+    assert len(grid) == math.floor((t[-1] - t[0]) * rate / 1000 + 1e-9) + 1
+    assert np.allclose(np.diff(grid), 1000 / rate)
+    assert np.allclose(out[:, 0], slope * grid / 1000 + offset, atol=1e-9)
+    assert np.allclose(out[:, 2], offset)
+
+
+def test_resampling_a_regular_grid_keeps_it():
+    t = np.arange(0, 2000, 20.0)
+    sig = np.random.default_rng(1).normal(size=(len(t), 3))
+    grid, out = resample(t, sig, 50)
+    assert np.array_equal(grid, t) and np.allclose(out, sig)
+
+
+def test_cache_returns_the_same_trace_and_notices_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETROSTEP_CACHE", str(tmp_path / "cache"))
+    p = write(tmp_path, HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0.5,0,1\n")
+    a = read_trace(p, cache=True)
+    b = read_trace(p, cache=True)
+    assert list((tmp_path / "cache").glob("*.npy"))
+    assert b.meta == a.meta and np.array_equal(a.data, b.data) and np.array_equal(a.t_ms, b.t_ms)
+    import os
+    p.write_text(HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0.25,0,1\n40,0,0,1\n")
+    os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
+    c = read_trace(p, cache=True)
+    assert len(c) == 3 and c.accel[1, 0] == 0.25
+
+
+# ---------------------------------------------------------------- manifests
+
+def make_dataset(tmp_path, recs, files=None):
+    d = tmp_path / "ds"
+    d.mkdir(exist_ok=True)
+    for f in files if files is not None else [r["file"] for r in recs if "file" in r]:
+        (d / f).write_text(HEAD + "t_ms,ax,ay,az\n0,0,0,1\n")
+    (d / "manifest.json").write_text(json.dumps({"dataset": "mine", "recordings": recs}, indent=1))
+    return d
+
+
+def test_manifest_reads_recordings(tmp_path):
+    d = make_dataset(tmp_path, [
+        {"file": "a.csv", "placement": "waist", "steps": 3, "direction": "forward", "step_ms": [1, 2, 3]},
+        {"file": "b.csv", "placement": "ankle", "steps": 2, "direction": "mixed", "step_ms": [5, 9],
+         "step_dir": ["F", "B"], "note": "turned"},
+        {"file": "c.csv", "steps": 0, "direction": "none"},
+    ])
+    m = read_manifest(d)
+    assert m.dataset == "mine" and [r.file for r in m.recordings] == ["a.csv", "b.csv", "c.csv"]
+    assert m.recordings[1].step_dir == ["F", "B"] and m.recordings[1].extra == {"note": "turned"}
+    assert m.recordings[2].placement == "unknown"
+
+
+@pytest.mark.parametrize("rec,words", [
+    ({"file": "a.csv", "steps": -1, "direction": "none"}, "whole number"),
+    ({"file": "a.csv", "steps": 2.5, "direction": "forward"}, "whole number"),
+    ({"file": "a.csv", "steps": 2, "direction": "sideways"}, "direction"),
+    ({"file": "a.csv", "steps": 2, "direction": "forward", "placement": "hat"}, "unknown placement"),
+    ({"file": "a.csv", "steps": 2, "direction": "forward", "step_ms": [5, 1]}, "time order"),
+    ({"file": "a.csv", "steps": 3, "direction": "forward", "step_ms": [1, 5]}, "lists 2"),
+    ({"file": "a.csv", "steps": 2, "direction": "mixed", "step_ms": [1, 5]}, "step_dir"),
+    ({"file": "a.csv", "steps": 2, "direction": "mixed", "step_ms": [1, 5], "step_dir": ["F", "X"]}, "step_dir"),
+    ({"file": "a.csv", "steps": 0, "direction": "forward"}, "only with 0 steps"),
+    ({"file": "a.csv", "steps": 4, "direction": "none"}, "only with 0 steps"),
+    ({"steps": 4, "direction": "forward"}, "no \"file\""),
+])
+def test_manifest_errors(tmp_path, rec, words):
+    d = make_dataset(tmp_path, [rec], files=["a.csv"])
+    with pytest.raises(TraceError) as e:
+        read_manifest(d)
+    assert str(e.value).startswith(f"{d / 'manifest.json'}:") and words in str(e.value)
+
+
+def test_manifest_missing_file_bad_json_and_no_manifest(tmp_path):
+    d = make_dataset(tmp_path, [{"file": "gone.csv", "steps": 1, "direction": "forward"}], files=[])
+    with pytest.raises(TraceError, match="gone.csv is listed but"):
+        read_manifest(d)
+    (d / "manifest.json").write_text('{"recordings": [\n  {"file": "a.csv",}\n]}')
+    with pytest.raises(TraceError, match=r"manifest.json:2: not valid JSON"):
+        read_manifest(d)
+    e = tmp_path / "empty"
+    e.mkdir()
+    with pytest.raises(TraceError, match="needs a manifest.json"):
+        read_manifest(e)
+
+
+def test_shared_datasets_validate():
+    from host_tools.paths import data_dir
+    root = data_dir()
+    if not (root / "bangle" / "manifest.json").exists():
+        pytest.skip(f"recorded datasets not found at {root}")
+    for name in ("bangle", "oxford"):
+        m = read_manifest(root / name)
+        assert m.recordings
+        tr = read_trace(m.recordings[0].path, cache=True)
+        assert len(tr) > 100 and tr.placement == m.recordings[0].placement
