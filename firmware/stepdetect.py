@@ -96,7 +96,7 @@ def _shift_at_least(x):
 class StepDetector:
     """Streaming step detector; see the module docstring for the API.
 
-    Pipeline, all integer: decimate to 20-40 Hz; |a|^2 minus its slow mean (any
+    Pipeline, all integer: decimate to 14-28 Hz; |a|^2 minus its slow mean (any
     orientation); running autocorrelation finds the step period and whether the
     stride repeats (a rhythm); a filter tuned to that period (a box of half a period
     kills harmonics, adding the signal one period back kills the arm's or leg's stride
@@ -121,9 +121,10 @@ class StepDetector:
         self.forward_axis = forward_axis
         self.placement = placement
         # Walking has nothing above ~10 Hz that counts: decimating by a power of two
-        # to 20-40 Hz (12.5 Hz stays) makes a doubled input rate reach the same signal.
+        # to 14-28 Hz (12.5 Hz stays) makes a doubled input rate reach the same signal
+        # and keeps every buffer at 128 inner samples.
         dec = 1
-        while rate_hz / (dec * 2) >= 20:
+        while rate_hz / dec >= 28.5:
             dec *= 2
         self._dec = dec
         ri = rate_hz / dec
@@ -134,7 +135,7 @@ class StepDetector:
         self._lmin = int(ri * 0.28)                   # 214 steps/min
         self._lmax = int(ri * 1.05 + 0.999)           # 57 steps/min
         self._top = 2 * self._lmax + 1                # lags up to one slow stride
-        self._win = _pow2_at_least(ri * 2.5)          # autocorrelation window
+        self._win = _pow2_at_least(ri * 1.9)          # autocorrelation window, 2.1-4 s
         size = _pow2_at_least(self._win + self._top + 2)
         self._mask = size - 1
         self._hist = array("i", bytes(4 * size))      # recent |a|^2 deviations
@@ -293,8 +294,12 @@ class StepDetector:
         ac = self._ac
         old = h[(i - win) & mask]
         ac[0] += d * d - old * old
+        j = i - self._lmin
+        k = j - win
         for lag in range(self._lmin, self._top + 1):
-            ac[lag] += d * h[(i - lag) & mask] - old * h[(i - win - lag) & mask]
+            ac[lag] += d * h[j & mask] - old * h[k & mask]
+            j -= 1
+            k -= 1
         self._i = (i + 1) & _IDX_MASK
         if i & 3 == 0:
             self._rhythm()
@@ -302,6 +307,7 @@ class StepDetector:
         if p:
             self._count(i, p)
 
+    @micropython.native
     def _orbit(self, v, f, j):
         # area swept by (vertical, forward) between samples: time reversal negates it
         fb = self._fbase
@@ -317,6 +323,7 @@ class StepDetector:
         self._pv = v
         self._pf = f
 
+    @micropython.native
     def _rhythm(self):
         ac = self._ac
         e = ac[0]
@@ -392,6 +399,7 @@ class StepDetector:
         else:
             self._walking = 0
 
+    @micropython.native
     def _is_stride(self, lag, e, margin=0):
         # Is this lag a step or a stride? A stride's half lag still repeats (the other
         # foot's step); a step's half lag is in anti-phase. Where the two readings are
@@ -412,7 +420,6 @@ class StepDetector:
             t = 350
         return hv > (e >> 10) * (t + margin - self._bias)
 
-    @micropython.native
     def _sustain(self, e):
         # A rhythm held for _HOLD_S confirms a walk even when the step filter's
         # candidates are too uneven to (the wrist): the queued ones are credited. A
@@ -437,11 +444,13 @@ class StepDetector:
             self._count(j & _IDX_MASK, p)
             j += 1
 
+    @micropython.native
     def _span(self, a, b):
         # sum of the deviations over inner samples (b, a], from the running-sum ring
         v = (self._cs[a & self._mask] - self._cs[b & self._mask]) & _IDX_MASK
         return v - (1 << 30) if v >= (1 << 29) else v
 
+    @micropython.native
     def _count(self, i, p):
         # Step-rate filter: a box of half a period removes the harmonics; adding the
         # signal one period back cancels the stride component; taking out the stride's
@@ -472,6 +481,7 @@ class StepDetector:
         elif f < -th:
             self._up = 0
 
+    @micropython.native
     def _direction(self, t, p):
         # the orbit over the stride that ends with step t: its sense, when clear
         sg = self._dsign
