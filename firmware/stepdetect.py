@@ -64,15 +64,16 @@ _FMIN = const(70)       # least swing of the counting filter, per box sample
 _STRIDE_BIAS = (0, 150, 0, 150, 0, 400, 400, 0, 0, 0, 0, 400, 400)
 
 # The (vertical, forward) orbit of a stride, per placement: the sign of a forward
-# stride's area (0: no model for that placement, direction stays unknown); the area (of
-# 1024 of the stride's energy) that parts forward from backward at 105 steps/min, and
-# how it moves per second of step period; the margin around it left unknown. The
-# orbit's sense flips under time reversal; backward steps are shorter and softer, so
-# the boundary is not always at zero. Set from the gait simulator (host_tools/sim).
-_DIR_SIGN = (-1, -1, 0, 0, 0, -1, 0, -1, -1, 0, 0, 1, 0)
-_DIR_CENTER = (-174, 0, 0, 0, 0, -133, 0, -174, -174, 0, 0, 0, 0)
-_DIR_SLOPE = (0, 0, 0, 0, 0, 363, 0, 0, 0, 0, 0, 0, 0)
-_DIR_MARGIN = (50, 50, 0, 0, 0, 30, 0, 50, 50, 0, 0, 50, 0)
+# stride's area (0: no model there, direction stays unknown); the area (of 1024 of the
+# stride's energy) that parts forward from backward; the margin around it left unknown.
+# The orbit's sense flips under time reversal; backward steps are shorter and softer,
+# so the boundary is not always at zero. Set from the gait simulator (host_tools/sim).
+# A phone in a front pocket jostles too much for one stride's orbit to tell reliably
+# (simulated: a tenth of backward steps called forward at any usable margin), so
+# there, as at the hand, arm, neck, bag, back pocket and foot, direction is unknown.
+_DIR_SIGN = (-1, -1, 0, 0, 0, 0, 0, -1, -1, 0, 0, 1, 0)
+_DIR_CENTER = (-174, 0, 0, 0, 0, 0, 0, -174, -174, 0, 0, 0, 0)
+_DIR_MARGIN = (50, 50, 0, 0, 0, 0, 0, 50, 50, 0, 0, 50, 0)
 
 
 
@@ -151,10 +152,7 @@ class StepDetector:
         self._bias = _STRIDE_BIAS[placement]
         self._dsign = _DIR_SIGN[placement] if forward_axis else 0
         self._dmargin = _DIR_MARGIN[placement]
-        # the boundary for each step period the rhythm tracker can report
-        c0 = _DIR_CENTER[placement]
-        slope = _DIR_SLOPE[placement]
-        self._dcenter = array("h", [int(c0 + slope * (k / ri - 60 / 105)) for k in range(self._lmax + 2)])
+        self._dcenter = _DIR_CENTER[placement]
         # per inner sample orbit area and energy, so each step's stride can be summed
         # when it is credited, however late
         osize = size if forward_axis else 1
@@ -475,7 +473,9 @@ class StepDetector:
                 self._up = 1
                 t = (i - ((bw + p) >> 1)) & _IDX_MASK
                 gap = (t - self._last) & _IDX_MASK
-                if gap >= self._min_gap:
+                # (a longer period moves the filter's delay: a step already seen can
+                # come again, earlier than the last one; it is not a new step)
+                if self._min_gap <= gap < (1 << 29):
                     self._last = t
                     self._step(t, gap, p, self._direction(t, p))
         elif f < -th:
@@ -503,7 +503,7 @@ class StepDetector:
         e >>= 10
         if e <= 0:
             return DIR_UNKNOWN
-        a -= self._dcenter[p if p <= self._lmax else self._lmax + 1] * e
+        a -= self._dcenter * e
         if sg < 0:
             a = -a
         m = self._dmargin * e

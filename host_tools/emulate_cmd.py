@@ -238,11 +238,16 @@ VIRTUAL = Path(__file__).resolve().parent / "virtual"
 
 
 def boot_script() -> Path:
+    """The boot script, alone in a folder of its own: the Unix port puts a script's folder
+    first on the import path, so any stray `stepdetect.py` beside it would shadow the
+    firmware's."""
     import hashlib
     import tempfile
-    p = Path(tempfile.gettempdir()) / f"retrostep-boot-{hashlib.sha1(BOOT.encode()).hexdigest()[:10]}.py"
+    d = Path(tempfile.gettempdir()) / f"retrostep-boot-{hashlib.sha1(BOOT.encode()).hexdigest()[:10]}"
+    p = d / "boot.py"
     if not p.exists():
-        tmp = p.with_suffix(f".{os.getpid()}.tmp")
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f"boot.{os.getpid()}.tmp"
         tmp.write_text(BOOT)
         tmp.replace(p)
     return p

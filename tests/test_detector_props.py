@@ -1,28 +1,17 @@
 """Properties of the detector on simulated walking: what must not change the count
 (the sensor's orientation, the sample rate), what must flip the direction (time
 reversal), and short walks counted from their first step."""
-import math
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from host_tools.sim import simulate
+from host_tools.sim import Person, simulate
 from host_tools.sim.reverse import reverse_arrays
-from host_tools.sim import Person
+from host_tools.testsignal import random_rotation
 
 from detector_feed import AXES, run, run_sim, sd
 
 SLOW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def rotation(rng):
-    q = rng.normal(size=4)
-    q /= np.linalg.norm(q)
-    w, x, y, z = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
 def walk(seed, placement="waist", activity="walk", rate_hz=50.0, steps=60, **kw):
@@ -36,7 +25,7 @@ def walk(seed, placement="waist", activity="walk", rate_hz=50.0, steps=60, **kw)
 def test_rotating_the_sensor_frame_keeps_the_count(seed, placement):
     tr = walk(seed, placement)
     (steps, *_), _ = run(tr.raw, tr.rate_hz, tr.lsb_per_g, 0, placement)
-    rot = rotation(np.random.default_rng(seed))
+    rot = random_rotation(np.random.default_rng(seed))
     turned = np.rint(tr.raw[:, :3].astype(float) @ rot.T).astype(int)
     (steps_rot, *_), _ = run(turned, tr.rate_hz, tr.lsb_per_g, 0, placement)
     assert steps_rot == steps
@@ -47,10 +36,12 @@ def test_rotating_the_sensor_frame_keeps_the_count(seed, placement):
 @given(seed=st.integers(0, 10_000), placement=st.sampled_from(["wrist", "front_pocket", "waist", "ankle"]),
        rate=st.sampled_from([25.0, 50.0, 100.0]))
 def test_doubling_the_sample_rate_keeps_the_count(seed, placement, rate):
-    # the same motion sampled twice as often: every other sample of the fast trace is
-    # the slow one (12.5 Hz runs at an inner rate of its own: see the README)
+    # the same motion sampled twice as often: the slow trace is the fast one's pairs
+    # averaged, as the IMU's own low-pass filter does at the lower rate (12.5 Hz runs
+    # at an inner rate of its own: see the README)
     fast = walk(seed, placement, rate_hz=2 * rate)
-    slow_raw = fast.raw[::2]
+    even = len(fast.raw) // 2 * 2
+    slow_raw = (fast.raw[:even:2].astype(np.int64) + fast.raw[1:even:2]) // 2
     (n_fast, *_), _ = run(fast.raw, 2 * rate, fast.lsb_per_g, 0, placement)
     (n_slow, *_), _ = run(slow_raw, rate, fast.lsb_per_g, 0, placement)
     assert abs(n_fast - n_slow) <= 1
@@ -59,12 +50,10 @@ def test_doubling_the_sample_rate_keeps_the_count(seed, placement, rate):
 
 @SLOW
 @given(seed=st.integers(0, 10_000),
-       case=st.sampled_from([(p, "walk") for p in ("waist", "lower_back", "front_pocket", "ankle", "wrist")]
-                            + [(p, "retro") for p in ("waist", "lower_back", "ankle", "wrist")]))
+       case=st.sampled_from([(p, a) for p in ("waist", "lower_back", "ankle", "wrist")
+                             for a in ("walk", "retro")]))
 def test_time_reversal_flips_every_direction(seed, case):
-    # Backward walking reversed in time is a forward walk with short, soft steps. In a
-    # front pocket such a stride's orbit lies near the boundary the pocket needs, so
-    # there the property is checked on forward walks only (README, direction table).
+    # (the front pocket says unknown for every step: nothing there to flip)
     placement, activity = case
     tr = walk(seed, placement, activity)
     fwd = AXES[tr.forward_axis]
@@ -88,20 +77,26 @@ def test_time_reversal_flips_every_direction(seed, case):
     assert matched >= 0.8 * (f + b)
 
 
-@pytest.mark.parametrize("placement", ["waist", "lower_back", "front_pocket", "ankle"])
+# the lowest share of steps right and the highest share wrong, per placement: the trunk
+# and the ankle tell direction stride by stride; a wrist leaves more steps unknown, few
+# wrong; a phone jostling in a front pocket tells too little: every step is unknown
+DIRECTION_FLOOR = {"waist": (0.95, 0.02), "lower_back": (0.95, 0.02), "ankle": (0.95, 0.02),
+                   "wrist": (0.80, 0.03), "front_pocket": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize("placement", sorted(DIRECTION_FLOOR))
 @pytest.mark.parametrize("activity,truth", [("walk", "forward"), ("retro", "backward")])
 def test_direction_with_the_mount_known(placement, activity, truth):
     steps = right = wrong = 0
     for seed in range(3):
-        # the pocket's orbit tells direction from about 95 steps/min up (slower, it
-        # says unknown): see the README's direction table
         tr = walk(seed, placement, activity, cadence_spm=95 + 12 * seed, mount="tilt=8")
         (n, f, b, u), _ = run_sim(tr)
         steps += n
         right += f if truth == "forward" else b
         wrong += b if truth == "forward" else f
-    assert right >= 0.95 * steps
-    assert wrong <= 0.02 * steps
+    least_right, most_wrong = DIRECTION_FLOOR[placement]
+    assert right >= least_right * steps
+    assert wrong <= most_wrong * steps
 
 
 def test_direction_is_unknown_without_the_mount():

@@ -97,6 +97,24 @@ def test_stream_equals_collect_and_chunks_bounded():
     assert sum(len(p.steps) for p in parts) == 30
 
 
+def test_pocket_jostle_is_chunk_independent_and_only_in_the_pocket():
+    # the phone's own motion in the pocket is drawn per contact, not per chunk (accelerations;
+    # the standing sway's rates are differenced per chunk)
+    kw = dict(script="walk 12, retro 10, stand 2s", placement="front_pocket", seed=4, rate_hz=100)
+    whole = simulate(**kw)
+    parts = list(stream(chunk=97, **kw))
+    assert np.array_equal(np.concatenate([p.raw for p in parts])[:, :3], whole.raw[:, :3])
+    # it shows on the axes across the thigh (pocket default: +y along the thigh)
+    ideal = simulate(activity="walk", placement="front_pocket", steps=40, seed=2, sensor="ideal",
+                     rate_hz=100)
+    mid = (ideal.t_ms > ideal.step_ms[3]) & (ideal.t_ms < ideal.step_ms[-3])
+    x = ideal.accel[mid]
+    box = np.ones(15) / 15               # above about 7 Hz
+    fast = np.column_stack([x[:, k] - np.convolve(x[:, k], box, "same") for k in range(3)])[20:-20]
+    # a phone strapped to the thigh would give about 0.05 g there (the phones: 0.1-0.3 g)
+    assert np.all(fast[:, [0, 2]].std(axis=0) > 0.12)
+
+
 def test_script_mix_labels_and_turn_gyro():
     tr = simulate(script="walk 30, turn, retro 20, stand 5s", placement="waist", seed=1, sensor="ideal")
     assert tr.step_dir == ["F"] * 34 + ["B"] * 20

@@ -37,6 +37,11 @@ Arm swing: Meyns P, Bruijn SM, Duysens J (2013). The how and why of arm swing du
   human walking. Gait Posture 38(4):555-562 (shoulder +-15 deg around the vertical,
   the arm forward with the contralateral leg, elbow 20-30 deg flexed and flexing
   more in forward swing); Collins SH et al. (2009), Proc R Soc B 276:3679.
+Phone in a front pocket (rotation of the thigh about its long axis, the hip joint's
+  lever on the pelvis, the phone ringing, rocking and sliding in the pocket): pocket.py.
+Forearm rotation with the arm swing (the watch turns about the forearm's axis, pronating
+  as the arm swings forward: a few degrees; amount fitted to the Bangle recordings'
+  quietest axis, 0.45 deg per degree of swing).
 Foot-contact transients: heel-strike shock at the shank of 2-5 g and at the lower
   back of a few tenths of g, rising within 10-20 ms: Lafortune MA et al. (1996),
   J Biomech 29:1531; Voloshin A (2000), in Handbook of Human Factors in Sport.
@@ -64,7 +69,9 @@ from functools import lru_cache
 import numpy as np
 
 from .base import BodyChunk, Context, OU, chunk_ranges, smoothstep
-from .kinematics import D2R, FOREARM, SHANK, THIGH, UPPER_ARM, link_accel, to_segment
+from .kinematics import (D2R, FOREARM, SHANK, THIGH, UPPER_ARM, link_accel, spin_about_long_axis,
+                         to_segment)
+from .pocket import CREASE_TILT, SKIN_RADIUS, Pocket, crease_tilt, hip_lever
 from .tables import Wave
 
 REF_SPEED = 1.3          # m/s, speed at which the trunk RMS targets hold
@@ -97,6 +104,7 @@ class Waves:
     ankle_x: Wave     # ankle path relative to the hip, in stride lengths (forward)
     ankle_z: Wave     # (up)
     stance: float     # stance fraction of the stride (toe-off phase of the left foot)
+    t_rot: Wave | None = None   # deg, thigh rotation about its long axis (internal positive)
 
     def all(self):
         return (self.ap, self.ml, self.v, self.thigh, self.knee, self.arm, self.elbow,
@@ -105,7 +113,8 @@ class Waves:
     def reversed(self) -> "Waves":
         """Played backwards in time about the left toe-off, which becomes the contact."""
         at = self.stance
-        return Waves(*(w.reversed(at) for w in self.all()), stance=at)
+        return Waves(*(w.reversed(at) for w in self.all()), stance=at,
+                     t_rot=self.t_rot.reversed(at) if self.t_rot is not None else None)
 
 
 def _trunk_step_points(ds: float):
@@ -143,6 +152,11 @@ def walking_waves(ds: float = FORWARD_DS) -> Waves:
     p_roll = [(p, 3.5 * np.cos(2 * np.pi * (p - 0.15))) for p in grid]
     p_pitch = [(p, 1.5 * np.cos(4 * np.pi * (p - 0.1))) for p in grid]
     ax, az = _ankle_path(to)
+    # thigh rotation about its long axis relative to the body (hip rotation plus the
+    # pelvis' own): internal through loading and stance, external in pre-swing and
+    # swing, about 12 deg over the stride (Kadaba et al. 1990; Perry & Burnfield 2010)
+    t_rot = [(0.0, 0.0), (0.08, 4.0), (0.18, 5.5), (0.35, 3.0), (0.50, 0.5), (to, -3.0),
+             (0.72, -6.5), (0.82, -5.0), (0.93, -2.0)]
     return Waves(
         ap=_scale_rms(Wave.stride(ap), TRUNK_RMS[0]),
         ml=_scale_rms(Wave.stride(ml, -1.0), TRUNK_RMS[1]),
@@ -151,7 +165,8 @@ def walking_waves(ds: float = FORWARD_DS) -> Waves:
         arm=Wave.from_points(arm, 3), elbow=Wave.from_points(elbow, 3),
         abduct=Wave.from_points(abduct, 3),
         p_yaw=Wave.from_points(p_yaw, 3), p_roll=Wave.from_points(p_roll, 3),
-        p_pitch=Wave.from_points(p_pitch, 3), ankle_x=ax, ankle_z=az, stance=to)
+        p_pitch=Wave.from_points(p_pitch, 3), ankle_x=ax, ankle_z=az, stance=to,
+        t_rot=Wave.from_points(t_rot, 5))
 
 
 def _ankle_path(to: float, lift: float = 0.09):
@@ -197,7 +212,8 @@ def running_waves(contact: float = 0.68) -> Waves:
         arm=Wave.from_points([(p, 5.0 + 25.0 * np.cos(2 * np.pi * (p - 0.52))) for p in grid], 3),
         elbow=Wave.from_points([(p, 85.0 + 10.0 * np.cos(2 * np.pi * (p - 0.55))) for p in grid], 3),
         abduct=w.abduct, p_yaw=w.p_yaw.scaled(1.5), p_roll=w.p_roll, p_pitch=w.p_pitch.scaled(1.5),
-        ankle_x=_ankle_path(to, 0.2)[0], ankle_z=_ankle_path(to, 0.2)[1], stance=to)
+        ankle_x=_ankle_path(to, 0.2)[0], ankle_z=_ankle_path(to, 0.2)[1], stance=to,
+        t_rot=w.t_rot.scaled(1.3) if w.t_rot is not None else None)
 
 
 @lru_cache(maxsize=8)
@@ -208,12 +224,12 @@ def stairs_waves(up: bool) -> Waves:
                      thigh=w.thigh.scaled(1.5, 18.0), knee=w.knee.scaled(1.5, 6.0),
                      arm=w.arm.scaled(0.6), elbow=w.elbow, abduct=w.abduct, p_yaw=w.p_yaw,
                      p_roll=w.p_roll, p_pitch=w.p_pitch, ankle_x=w.ankle_x, ankle_z=w.ankle_z.scaled(2.0),
-                     stance=w.stance)
+                     stance=w.stance, t_rot=w.t_rot)
     return Waves(ap=w.ap.scaled(0.7), ml=w.ml.scaled(1.2), v=w.v.scaled(1.35),
                  thigh=w.thigh.scaled(1.1, 5.0), knee=w.knee.scaled(1.4, 8.0),
                  arm=w.arm.scaled(0.6), elbow=w.elbow, abduct=w.abduct, p_yaw=w.p_yaw,
                  p_roll=w.p_roll, p_pitch=w.p_pitch, ankle_x=w.ankle_x, ankle_z=w.ankle_z.scaled(1.5),
-                 stance=w.stance)
+                 stance=w.stance, t_rot=w.t_rot)
 
 
 # ----------------------------------------------------------------------------- gaits
@@ -262,7 +278,8 @@ def default_gait(kind: str, height_m: float, cadence_spm=None, speed=None) -> Ga
 _SHOCK = {
     "lower_back": ((0.35, -0.20, 0.08), (0.35, -0.20, 0.08), 0.012),
     "waist": ((0.35, -0.20, 0.08), (0.33, -0.18, 0.08), 0.012),
-    "front_pocket": ((2.20, -1.20, 0.90), (0.50, -0.25, 0.20), 0.015),
+    # the other leg's contact reaches a pocket through the pelvis (0.35 g there) and the hip
+    "front_pocket": ((2.20, -1.20, 0.90), (0.20, -0.10, 0.08), 0.015),
     "ankle": ((2.50, -1.50, 0.30), (0.15, -0.08, 0.02), 0.008),
     "wrist": ((0.30, -0.12, 0.06), (0.30, -0.12, 0.06), 0.025),
 }
@@ -359,6 +376,12 @@ class Stepping:
             speed_gain = 1.0
             angle_gain = 1.0
         sway = _Sway(ctx)
+        pocket = None
+        strength = np.zeros(0)
+        if ctx.placement == "front_pocket" and n:
+            # drawn after everything else, so that other placements keep their traces
+            pocket = Pocket(ctx.rng, len(cv))
+            strength = av * ctx.person.impact * min(2.0, speed_gain) ** 0.5
         i_end = ctx.index(end)
         shock_amp, shock_other, tau = _SHOCK.get(ctx.placement, _SHOCK["waist"])
         if g.kind == "retro":
@@ -411,16 +434,12 @@ class Stepping:
                                                 - smoothstep((t - last) / (0.6 * T)))
             else:
                 yaw_rate = np.zeros(m)
-            wob = None
-            if ctx.placement == "front_pocket":
-                # a phone rocks in the pocket after its own leg's contact: a damped wobble
-                j = np.where(foot == 0, idx, np.maximum(idx - 1, 0))
-                dt = np.maximum(t - cv[j], 0.0)
-                e = np.exp(-dt / 0.15) * real[j] * ctx.person.impact
-                om = 2 * np.pi * 4.5
-                wob = (e * np.sin(om * dt), e * (om * np.cos(om * dt) - np.sin(om * dt) / 0.15))
+            pk = None
+            if pocket is not None:
+                own_j = np.where(foot == 0, idx, np.maximum(idx - 1, 0))
+                pk = pocket.contacts(t, cv, idx, own_j, real, strength)
             f, w = walking_motion(ctx, waves, phi, phid, amp, env, angle_gain, sh, yaw_rate,
-                                  g.speed, sway, t, wob)
+                                  g.speed, sway, t, pk)
             yield BodyChunk(f, w, steps)
 
 
@@ -437,6 +456,49 @@ class _Sway:
 
     def take(self, m):
         return self.ap.take(m), self.ml.take(m), self.arm.take(m)
+
+
+WRIST_PRONATION = 0.45     # forearm rotation per degree of arm swing
+WATCH_RADIUS = 0.03        # m, watch above the forearm's axis
+
+
+def _pocket_motion(W: Waves, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, ml_quiet, dt, pocket):
+    """The phone in the front pocket: the thigh's swing (pitch, given), its ab/adduction and
+    rotation about its long axis, the hip joint's lever on the pelvis and, when walking with
+    contacts, the phone's own motion in the pocket (pocket.py)."""
+    # ab/adduction follows the pelvis' obliquity with the hip's own, in phase: about twice
+    # the pelvis' +-3.5 deg (Kadaba et al. 1990)
+    k_r = 2.0
+    roll = W.p_roll(phi) * D2R * env * k_r + ml_quiet
+    roll_d = W.p_roll.deriv(phi) * phid * D2R * env * k_r + _deriv(ml_quiet, dt)
+    # the hip joint rides on the pelvis, to the side of its centre
+    hx, hz = hip_lever(W.p_roll.deriv2(phi) * phid * phid * D2R * env,
+                       W.p_yaw.deriv2(phi) * phid * phid * D2R * env)
+    f = f.copy()
+    f[:, 0] += hx
+    f[:, 2] += hz
+    acc = None
+    if pocket is not None:
+        # the phone tilts in the pocket as the hip flexes (the thigh's flexion is -pitch)
+        c, c_d = crease_tilt(-pitch, -pitch_d, env)
+        roll = roll + CREASE_TILT[0] * c
+        roll_d = roll_d + CREASE_TILT[0] * c_d
+        pitch = pitch + CREASE_TILT[1] * c
+        pitch_d = pitch_d + CREASE_TILT[1] * c_d
+        acc, (k_roll, k_pitch), (s, s_d), (sr, sr_d, sp, sp_d) = pocket
+        roll = roll + k_roll * D2R * s + sr
+        roll_d = roll_d + k_roll * D2R * s_d + sr_d
+        pitch = pitch + k_pitch * D2R * s + sp
+        pitch_d = pitch_d + k_pitch * D2R * s_d + sp_d
+    fs, ws = to_segment(f, yaw, pitch, roll, yaw_d, pitch_d, roll_d)
+    if acc is not None:
+        fs += acc
+    if W.t_rot is not None:
+        psi = W.t_rot(phi) * D2R * env
+        psi_d = W.t_rot.deriv(phi) * phid * D2R * env
+        psi_dd = W.t_rot.deriv2(phi) * phid * phid * D2R * env
+        fs, ws = spin_about_long_axis(fs, ws, psi, psi_d, psi_dd, SKIN_RADIUS)
+    return fs, ws
 
 
 def _deriv(x, dt):
@@ -458,7 +520,7 @@ def standing_motion(ctx: Context, t, sway: _Sway):
 
 
 def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shock_g, yaw_rate,
-                   speed, sway: _Sway, t, wobble=None):
+                   speed, sway: _Sway, t, pocket=None):
     """Specific force and angular rate of the placement's segment while stepping."""
     m = len(phi)
     dt = 1.0 / ctx.rate_hz
@@ -510,18 +572,12 @@ def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shoc
         f[:, 2] += pz + 1.0
         pitch = -seg - sap * quiet
         pitch_d = -seg_d + _deriv(-sap * quiet, dt)
-        # the thigh also abducts and rotates about its long axis over the stride (a few
-        # degrees to 10: Perry & Burnfield 2010), which a pocket feels on its side axis
-        k_r, k_y = (3.0, 2.5) if pl == "front_pocket" else (0.5, 1.0)
-        roll = W.p_roll(phi) * D2R * env * k_r + sml * quiet
-        roll_d = W.p_roll.deriv(phi) * phid * D2R * env * k_r + _deriv(sml * quiet, dt)
-        yaw = yaw * k_y
-        yaw_d = yaw_d + pelvis_yaw_d * (k_y - 1.0)
-        if wobble is not None:      # the phone rocking in the pocket (about 10 deg)
-            roll = roll + 10.0 * D2R * wobble[0]
-            roll_d = roll_d + 10.0 * D2R * wobble[1]
-            pitch = pitch + 6.0 * D2R * wobble[0]
-            pitch_d = pitch_d + 6.0 * D2R * wobble[1]
+        if pl == "front_pocket":
+            return _pocket_motion(W, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, sml * quiet, dt,
+                                  pocket)
+        # the shank also abducts and rotates about its long axis a little
+        roll = W.p_roll(phi) * D2R * env * 0.5 + sml * quiet
+        roll_d = W.p_roll.deriv(phi) * phid * D2R * env * 0.5 + _deriv(sml * quiet, dt)
         return to_segment(f, yaw, pitch, roll, yaw_d, pitch_d, roll_d)
     if pl == "wrist":
         # arm swing varies less with speed than the legs do, and more between people
@@ -548,6 +604,12 @@ def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shoc
         L = (UPPER_ARM + 0.9 * FOREARM) * H
         f[:, 1] += L / 9.80665 * W.abduct.deriv2(phi) * phid * phid * D2R * sw
         # the shoulders counter-rotate against the pelvis
-        return to_segment(f, -0.5 * yaw, -b, ab, -0.5 * pelvis_yaw_d + yaw_rate, -b_d, ab_d)
+        fs, ws = to_segment(f, -0.5 * yaw, -b, ab, -0.5 * pelvis_yaw_d + yaw_rate, -b_d, ab_d)
+        # the forearm turns about its long axis with the swing (pronating as the arm comes
+        # forward, about +-7 deg), carrying the watch around it
+        k = WRIST_PRONATION * sw
+        psi = (W.arm(phi) - float(W.arm.v.mean())) * D2R * k
+        return spin_about_long_axis(fs, ws, psi, W.arm.deriv(phi) * phid * D2R * k,
+                                    W.arm.deriv2(phi) * phid * phid * D2R * k, WATCH_RADIUS)
     raise ValueError(f"unknown placement {pl!r}")
 

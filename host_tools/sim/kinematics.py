@@ -55,3 +55,20 @@ def link_accel(length_m: float, a, a_d, a_dd):
     c, s = np.cos(a), np.sin(a)
     k = length_m / G
     return k * (a_dd * c - a_d * a_d * s), k * (a_dd * s + a_d * a_d * c)
+
+
+def spin_about_long_axis(f, w, psi, psi_d, psi_dd, radius):
+    """Turn a segment-frame specific force (g) and angular rate (dps) by a rotation psi (rad,
+    with its rates) about the segment's long axis (z), for a device `radius` m in front of
+    (+x) that axis: it also moves sideways (tangential) and is pulled in (centripetal)."""
+    r = radius
+    c, s = np.cos(psi), np.sin(psi)
+    out = np.empty_like(f)
+    out[:, 0] = c * f[:, 0] + s * f[:, 1] - r * psi_d * psi_d / G
+    out[:, 1] = -s * f[:, 0] + c * f[:, 1] + r * psi_dd / G
+    out[:, 2] = f[:, 2]
+    wo = np.empty_like(w)
+    wo[:, 0] = c * w[:, 0] + s * w[:, 1]
+    wo[:, 1] = -s * w[:, 0] + c * w[:, 1]
+    wo[:, 2] = w[:, 2] + psi_d * R2D
+    return out, wo
