@@ -5,6 +5,7 @@
     cal.steps += k               steps the loop's detector counted meanwhile
     cal.done()                   ten steps, or the buffer (10 s) is full
     cal.solve(rate_hz, lsb_per_g, placement) -> {"ok", "steps", "axis" ("+x".."-z"), "error"}
+    start(app), finish(app)      the counting loop's start_calibration() and its end
 
 Gravity gives the up axis; the forward axis is the other axis, with the sign, along
 which the step detector itself finds the recorded steps forward. Loaded only while
@@ -16,7 +17,7 @@ from array import array
 from micropython import const
 
 import stepdetect
-from board import axis_name
+from board import axis_code, axis_name
 
 _CAL_STEPS = const(10)
 _CAL_CHUNK = const(32)       # samples per chunk: small blocks fit a fragmented heap
@@ -88,3 +89,38 @@ class Calibration:
             return {"ok": False, "steps": self.steps,
                     "error": "direction not recognised: walk straight ahead, ten steps"}
         return {"ok": True, "steps": self.steps, "axis": axis_name(best), "score": abs(best_score)}
+
+
+def start(app):
+    app._cal = Calibration(app.rate_hz)
+    app.cal_result = None
+    app.cue("calibrate")
+    return {"started": True, "steps": _CAL_STEPS}
+
+
+def finish(app):
+    cal = app._cal
+    app._cal = None
+    if cal is None:
+        return
+    # the running detector is rebuilt anyway: its memory goes to the trial ones
+    app.det = None
+    try:
+        res = cal.solve(app.rate_hz, app.lsb_per_g, app.placement)
+    except MemoryError:
+        res = {"ok": False, "steps": cal.steps, "error": "not enough memory"}
+    cal.chunks = []
+    gc.collect()
+    app.cal_result = res
+    app.record({"type": "calibration", "ago_ms": 0, "ok": 1 if res["ok"] else 0,
+                "axis": res.get("axis") or "", "steps": res["steps"]})
+    if res["ok"]:
+        app.settings["forward_axis"] = res["axis"]
+        app.save_settings()
+        app._new_detector(app.rate_hz, app.lsb_per_g, axis_code(res["axis"]))
+        print("retrostep: forward axis calibrated: %s" % res["axis"])
+        app.cue("done")
+    else:
+        print("retrostep: calibration failed: %s" % res["error"])
+        app._new_detector(app.rate_hz, app.lsb_per_g, app.forward_axis)
+        app.cue("error")

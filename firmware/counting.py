@@ -37,8 +37,6 @@ import asyncio
 from micropython import const
 
 import stepdetect
-from board import axis_code
-from imu_base import IMUError
 
 FW_VERSION = "0.1.0"
 
@@ -49,11 +47,9 @@ _EV = const(32)
 _IDX_MASK = const(0x3FFFFFFF)
 _RETRY_MS = const(5000)     # between attempts to find the IMU
 _WDT_MS = const(8000)
-_MAX_WAKE_MS = const(2000)  # longest wait between two batches
 _FAULT_GAP_MS = const(60000)  # one fault record per kind per minute at most
 _LONG_PRESS_MS = const(2000)
 _HOST_QUIET_MS = const(300000)
-_CAL_STEPS = const(10)
 
 CUES = {
     "calibrate": (60, 90, 60, 90, 60),
@@ -65,6 +61,13 @@ BLINK_NO_IMU = const(3)     # blink code: three short blinks, a pause, repeated
 
 def _now():
     return time.ticks_ms()
+
+
+def _drop(name):
+    # a module needed once (or rarely): its code goes back to the heap
+    import sys
+    sys.modules.pop(name, None)
+    gc.collect()
 
 
 class Pedometer:
@@ -232,41 +235,16 @@ class Pedometer:
         return self.imu is not None
 
     def _connect(self):
-        import sys
-        from imu_probe import open_imu
-        c = self.cfg["imu"]
+        # the probe and the driver set-up are needed again only to reconnect: their code
+        # leaves the heap as soon as the IMU is running
         try:
-            i2c = self.hw.i2c()
-            imu = open_imu(i2c, c.get("chip"), c.get("address"), c.get("rate_hz", 50),
-                           c.get("range_g", 4), c.get("gyro", False), _BATCH)
-        except (OSError, IMUError) as e:
-            self._fault("no_imu", "no IMU: %s" % e)
+            import imu_probe
+            return imu_probe.connect(self)
+        except MemoryError:
+            self._fault("no_imu", "not enough memory to open the IMU")
             return False
         finally:
-            sys.modules.pop("imu_probe", None)      # needed again only to reconnect
-        gc.collect()
-        self.imu = imu
-        # wake about once a second, and well before the FIFO can fill up
-        wm = min(imu.capacity // 2, max(1, int(imu.rate_hz)), _BATCH * 4)
-        wm = imu.set_watermark(wm)
-        self.batch_ms = min(_MAX_WAKE_MS, int(wm * 1000 / imu.rate_hz))
-        self._flag = None
-        pin = self.hw.int_pin
-        if imu.has_wm_irq and pin is not None:
-            flag = asyncio.ThreadSafeFlag()
-            pin.irq(lambda p: flag.set(), pin.IRQ_RISING)
-            self._flag = flag
-        fwd = axis_code(self.settings.get("forward_axis") or self.cfg.get("mount", {}).get("forward_axis"))
-        if (self.det is None or self.rate_hz != imu.rate_hz or self.lsb_per_g != imu.lsb_per_g
-                or self.forward_axis != fwd):
-            self._new_detector(imu.rate_hz, imu.lsb_per_g, fwd)
-        self.stride = imu.stride
-        if len(self._buf) < imu.stride * _BATCH:
-            self._buf = array("h", bytes(2 * imu.stride * _BATCH))
-        print("retrostep: %s at 0x%02x, %s Hz, +-%d g, wake every %d ms%s" % (
-            imu.name, imu.addr, imu.rate_hz, imu.range_g, self.batch_ms,
-            " on INT" if self._flag else ""))
-        return True
+            _drop("imu_probe")
 
     def _new_detector(self, rate, lsb, fwd):
         pl = self.cfg.get("placement")
@@ -294,22 +272,21 @@ class Pedometer:
                          "n": self._fault_n[kind], "msg": msg[:60]})
             self._fault_n[kind] = 0
 
+    def _on_int(self, pin):
+        # the IMU's FIFO watermark interrupt
+        f = self._flag
+        if f is not None:
+            f.set()
+
     def _bus_fault(self, e):
         self._fault("i2c", "I2C error %s while reading the IMU; re-initialising it" % e)
-        imu = self.imu
-        if imu is None:
-            return
-        for attempt in range(3):
-            try:
-                if attempt:
-                    self.hw.recover_bus()
-                    imu.i2c = self.hw.i2c()
-                imu.init()
-                self.faults["reinit"] += 1
-                return
-            except (OSError, IMUError):
-                pass
-        self.imu = None         # back to looking for it, with the blink code
+        try:
+            import imu_probe
+            imu_probe.reinit(self)
+        except MemoryError:
+            pass                # the next batch tries the chip again
+        finally:
+            _drop("imu_probe")
 
     def service(self):
         """Drains the FIFO through the detector; returns the samples read."""
@@ -374,43 +351,19 @@ class Pedometer:
             return {"started": False, "error": "no IMU"}
         gc.collect()
         try:
-            from calibrate import Calibration
-            self._cal = Calibration(self.rate_hz)
+            import calibrate
+            return calibrate.start(self)
         except MemoryError:
             self._cal = None
+            _drop("calibrate")
             return {"started": False, "error": "not enough memory"}
-        self.cal_result = None
-        self.cue("calibrate")
-        return {"started": True, "steps": _CAL_STEPS}
 
     def _finish_calibration(self):
-        cal = self._cal
-        self._cal = None
-        if cal is None:
-            return
-        # the running detector is rebuilt anyway: its memory goes to the trial ones
-        self.det = None
+        import calibrate
         try:
-            res = cal.solve(self.rate_hz, self.lsb_per_g, self.placement)
-        except MemoryError:
-            res = {"ok": False, "steps": cal.steps, "error": "not enough memory"}
-        cal.chunks = []
-        import sys
-        sys.modules.pop("calibrate", None)      # its code is garbage now
-        gc.collect()
-        self.cal_result = res
-        self.record({"type": "calibration", "t": _now(), "ago_ms": 0, "ok": 1 if res["ok"] else 0,
-                     "axis": res.get("axis") or "", "steps": res["steps"]})
-        if res["ok"]:
-            self.settings["forward_axis"] = res["axis"]
-            self.save_settings()
-            self._new_detector(self.rate_hz, self.lsb_per_g, axis_code(res["axis"]))
-            print("retrostep: forward axis calibrated: %s" % res["axis"])
-            self.cue("done")
-        else:
-            print("retrostep: calibration failed: %s" % res["error"])
-            self._new_detector(self.rate_hz, self.lsb_per_g, self.forward_axis)
-            self.cue("error")
+            calibrate.finish(self)
+        finally:
+            _drop("calibrate")      # its code is garbage now
 
     # ---- tasks ----------------------------------------------------------------
     async def _wait(self):
@@ -454,6 +407,11 @@ class Pedometer:
                 self._bus_fault(e)
                 if self.imu is None:
                     continue        # look for it again at once, not a batch later
+            except MemoryError as e:
+                # short of heap for a moment (a listener saving or recording): counted
+                # as a listener fault, and the counting goes on
+                gc.collect()
+                self._listener_error(e)
             if self._cal is not None and self._cal.done():
                 self._finish_calibration()
             self._feed()

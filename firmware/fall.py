@@ -485,6 +485,9 @@ class _Plug:
         self.broken = False
         self._rate = 0
         self._lsb = 0
+        # built now when the IMU is known: its arrays and attribute table find room
+        # more easily before the heap fills up and fragments
+        self._detector()
 
     def _detector(self):
         app = self.app

@@ -2,11 +2,21 @@
 
     chip, addr, chip_id = find(i2c, chip=None, addr=None)
     imu = open_imu(i2c, chip=None, addr=None, rate_hz=50, range_g=4, gyro=False)
+    connect(app) -> bool   the counting loop's (re)connection: opens the IMU of board.json,
+                           sets its watermark and interrupt, builds the detector
+    reinit(app)            after an I2C error: re-initialises the chip (recovering the
+                           bus if need be); app.imu = None when it is gone
+
+The loop imports this module only to connect or recover, and drops it afterwards.
 
 `chip` is a family name ("mpu6050", "lsm6ds", "bmi160", or a model name such as
 "mpu6886" or "lsm6dsox", which selects its family); None tries them all. Raises
 IMUError, whose message says what the bus answered, when nothing supported is found.
 """
+from array import array
+
+from micropython import const
+
 from imu_base import IMUError
 
 # family -> (ID register, accepted IDs, addresses). The MPU family first: it shares
@@ -66,3 +76,60 @@ def open_imu(i2c, chip=None, addr=None, rate_hz=50, range_g=4, gyro=False, batch
     else:
         from imu_bmi160 import BMI160 as cls
     return cls(i2c, a, rate_hz, range_g, gyro, batch)
+
+
+_BATCH = const(64)          # samples per FIFO burst (the loop's chunk)
+_MAX_WAKE_MS = const(2000)  # longest wait between two batches
+
+
+def connect(app):
+    import asyncio
+    from board import axis_code
+    c = app.cfg["imu"]
+    try:
+        imu = open_imu(app.hw.i2c(), c.get("chip"), c.get("address"), c.get("rate_hz", 50),
+                       c.get("range_g", 4), c.get("gyro", False), _BATCH)
+    except (OSError, IMUError) as e:
+        app._fault("no_imu", "no IMU: %s" % e)
+        return False
+    app.imu = imu
+    # wake about once a second, and well before the FIFO can fill up
+    wm = min(imu.capacity // 2, max(1, int(imu.rate_hz)), _BATCH * 4)
+    wm = imu.set_watermark(wm)
+    app.batch_ms = min(_MAX_WAKE_MS, int(wm * 1000 / imu.rate_hz))
+    app._flag = None
+    pin = app.hw.int_pin
+    if imu.has_wm_irq and pin is not None:
+        # the handler is the loop's own method: nothing here may outlive the connection,
+        # or this module's code would stay on the heap
+        app._flag = asyncio.ThreadSafeFlag()
+        pin.irq(app._on_int, pin.IRQ_RISING)
+    fwd = axis_code(app.settings.get("forward_axis") or app.cfg.get("mount", {}).get("forward_axis"))
+    if (app.det is None or app.rate_hz != imu.rate_hz or app.lsb_per_g != imu.lsb_per_g
+            or app.forward_axis != fwd):
+        app._new_detector(imu.rate_hz, imu.lsb_per_g, fwd)
+    app.stride = imu.stride
+    if len(app._buf) < imu.stride * _BATCH:
+        app._buf = array("h", bytes(2 * imu.stride * _BATCH))
+    print("retrostep: %s at 0x%02x, %s Hz, +-%d g, wake every %d ms%s" % (
+        imu.name, imu.addr, imu.rate_hz, imu.range_g, app.batch_ms,
+        " on INT" if app._flag else ""))
+    return True
+
+
+def reinit(app):
+    imu = app.imu
+    if imu is None:
+        return
+    hw = app.hw
+    for attempt in range(3):
+        try:
+            if attempt:
+                hw.recover_bus()
+                imu.i2c = hw.i2c()
+            imu.init()
+            app.faults["reinit"] += 1
+            return
+        except (OSError, IMUError):
+            pass
+    app.imu = None          # back to looking for it, with the blink code

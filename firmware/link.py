@@ -9,13 +9,19 @@ Runs as an asyncio task beside the counting loop, on the same serial port as the
                   header fields (rate_hz, lsb_per_g...), "index" () -> sample index of
                   the next raw sample, "get_settings" () -> dict, "set_settings" (dict)
                   -> dict (raises ValueError), "seen" () on each valid frame;
-                  settings default to the store's
+                  settings default to the store's; "app": the counting loop, which
+                  then answers info, settings and stream itself (link_cmd.py)
         inp, out  byte streams (default sys.stdin.buffer / sys.stdout.buffer)
     attach(app)   plugs a Link into the counting loop (firmware/counting.py)
     await lk.run()                    serve requests until a 0x03 (Ctrl-C) arrives: then it
                                       raises KeyboardInterrupt, so the REPL (and mpremote) work
     lk.streaming                      True while the host records raw samples
     lk.send_samples(buf, count, stride, first_index)   one batch of raw samples (int array)
+
+The commands' code (link_cmd.py) is imported at the first request and dropped again after
+about ten quiet batches (on_batch), so between syncs it takes no heap. A request that finds
+the heap short is answered ERR failed "out of memory" with seq 0xFFFF, which matches no
+request: the host asks again after its timeout, and the link and the counting go on.
 
 Protocol version 1. Every frame is one text line, so it never holds a control byte and
 console text (prints, tracebacks) can share the port:
@@ -57,7 +63,6 @@ Nothing is deleted because of an ACK alone: the store keeps 30+ days and drops t
 when full. A sync is: IDENTIFY, SET_TIME, RECORDS (flag 1) then RECORDS until saved_seq is
 reached, ACK of the last seq stored on the host.
 """
-import json
 import struct
 import sys
 from binascii import a2b_base64, b2a_base64, crc32
@@ -66,28 +71,18 @@ import asyncio
 from micropython import const
 
 PROTO = const(1)
-C_IDENTIFY = const(0x01)
-C_RECORDS = const(0x02)
-C_ACK = const(0x03)
-C_SET_TIME = const(0x04)
-C_BOOTS = const(0x05)
-C_GET_SETTINGS = const(0x06)
-C_SET_SETTINGS = const(0x07)
-C_STREAM_START = const(0x08)
-C_STREAM_STOP = const(0x09)
-C_CALIBRATE = const(0x0A)
-C_REBOOT = const(0x0B)
-C_STREAM = const(0x40)
-C_ERR = const(0x7F)
-E_GARBAGE = const(1)
-E_CRC = const(2)
-E_UNKNOWN = const(3)
-E_VERSION = const(4)
-E_ARG = const(5)
-E_FAILED = const(6)
+# the codes link.py itself uses (the command codes are in link_cmd.py)
+_C_STREAM = const(0x40)
+_C_ERR = const(0x7F)
+_E_GARBAGE = const(1)
+_E_CRC = const(2)
+_E_VERSION = const(4)
+_E_ARG = const(5)
+_E_FAILED = const(6)
 
 _MAX_LINE = const(700)      # longest request line accepted
 _REC_BYTES = const(1024)    # record bytes per RECORDS reply (~1.4 KB line)
+_QUIET_BATCHES = const(10)  # batches (about 1 s each) without a request: commands unloaded
 
 
 class Link:
@@ -104,12 +99,13 @@ class Link:
         self._over = False
         self._body = bytearray(_REC_BYTES + 16)   # one frame: header, payload, CRC
         self._sseq = 0
+        self._quiet = 0
 
     # ---- framing ---------------------------------------------------------------------
     def _send(self, seq, cmd, payload):
         n = len(payload)
         if n > len(self._body) - 8:
-            cmd = C_ERR
+            cmd = _C_ERR
             payload = b"\x06reply too long"
             n = len(payload)
         self._body[4:4 + n] = payload
@@ -121,15 +117,16 @@ class Link:
         mv = memoryview(b)
         struct.pack_into("<BHB", b, 0, PROTO, seq, cmd)
         struct.pack_into("<I", b, 4 + n, crc32(mv[:4 + n]) & 0xFFFFFFFF)
-        out = self.out
+        line = b2a_base64(bytes(mv[:8 + n]))   # ends with the newline; made before
+        out = self.out                          # anything is sent: never half a frame
         out.write(b"~")
-        out.write(b2a_base64(bytes(mv[:8 + n])))   # ends with the newline
+        out.write(line)
         flush = getattr(out, "flush", None)
         if flush:
             flush()
 
     def _err(self, seq, code, msg):
-        self._send(seq, C_ERR, bytes([code]) + msg.encode())
+        self._send(seq, _C_ERR, bytes([code]) + msg.encode())
 
     async def run(self):
         import select
@@ -158,9 +155,14 @@ class Link:
         if b == 10 or b == 13:
             if self._over:
                 self.errors += 1
-                self._err(0xFFFF, E_GARBAGE, "line too long")
+                self._err(0xFFFF, _E_GARBAGE, "line too long")
             elif self._n:
-                self._handle(memoryview(self._line)[:self._n])
+                try:
+                    self._handle(memoryview(self._line)[:self._n])
+                except MemoryError:
+                    # short of heap right now (the commands' code is loaded on demand):
+                    # the host is told and retries; the link and the counting go on
+                    self._oom()
             self._n = 0
             self._over = False
         elif self._n < _MAX_LINE:
@@ -169,10 +171,19 @@ class Link:
         else:
             self._over = True
 
+    def _oom(self):
+        import gc
+        gc.collect()
+        self.errors += 1
+        try:
+            self._err(0xFFFF, _E_FAILED, "out of memory")
+        except MemoryError:
+            pass
+
     def _handle(self, line):
         if line[0] != 126:  # "~"
             self.errors += 1
-            self._err(0xFFFF, E_GARBAGE, "not a frame")
+            self._err(0xFFFF, _E_GARBAGE, "not a frame")
             return
         try:
             body = a2b_base64(line[1:])
@@ -180,11 +191,11 @@ class Link:
             body = b""
         if len(body) < 8:
             self.errors += 1
-            self._err(0xFFFF, E_GARBAGE, "bad frame encoding")
+            self._err(0xFFFF, _E_GARBAGE, "bad frame encoding")
             return
         if struct.unpack("<I", body[-4:])[0] != crc32(body[:-4]) & 0xFFFFFFFF:
             self.errors += 1
-            self._err(0xFFFF, E_CRC, "crc mismatch")
+            self._err(0xFFFF, _E_CRC, "crc mismatch")
             return
         ver, seq, cmd = struct.unpack("<BHB", body)
         seen = self.handlers.get("seen")
@@ -192,100 +203,30 @@ class Link:
             seen()
         if ver != PROTO:
             self.errors += 1
-            self._err(seq, E_VERSION, str(PROTO))
+            self._err(seq, _E_VERSION, str(PROTO))
             return
         try:
             self._command(seq, cmd, body[4:-4])
         except ValueError as e:
-            self._err(seq, E_ARG, str(e))
+            self._err(seq, _E_ARG, str(e))
         except (OSError, KeyError, TypeError) as e:
-            self._err(seq, E_FAILED, "%s: %s" % (type(e).__name__, e))
+            self._err(seq, _E_FAILED, "%s: %s" % (type(e).__name__, e))
 
-    # ---- commands --------------------------------------------------------------------
+    # ---- commands ----------------------------------------------------------------------
     def _command(self, seq, cmd, p):
-        st = self.store
-        if cmd == C_RECORDS:
-            if len(p) != 7:
-                raise ValueError("RECORDS wants since u32, max u16, flags u8")
-            since, mx, flags = struct.unpack("<IHB", p)
-            if flags & 1:
-                st.cut()
-            # the records go straight into the frame buffer, after saved_seq
-            mv = memoryview(self._body)[8:8 + max(64, min(mx, _REC_BYTES))]
-            _, used = st.read_since(since, mv)
-            struct.pack_into("<I", self._body, 4, st.saved_seq)
-            self._frame(seq, cmd | 0x80, 4 + used)
-        elif cmd == C_IDENTIFY:
-            d = {"proto": PROTO, "sid": st.sid, "boot": st.boot, "uptime": st.clock(),
-                 "next_seq": st.next_seq, "first_seq": st.first_seq(),
-                 "saved_seq": st.saved_seq, "acked": st.acked, "dropped": st.dropped,
-                 "totals": st.totals(), "today": st.today()}
-            for k in self.info:
-                d[k] = self.info[k]
-            h = self.handlers.get("info")
-            if h:
-                more = h()
-                for k in more:
-                    d[k] = more[k]
-            self._json(seq, cmd, d)
-        elif cmd == C_ACK:
-            if len(p) != 4:
-                raise ValueError("ACK wants upto u32")
-            st.ack(struct.unpack("<I", p)[0])
-            self._send(seq, cmd | 0x80, struct.pack("<I", st.acked))
-        elif cmd == C_SET_TIME:
-            if len(p) != 6:
-                raise ValueError("SET_TIME wants epoch u32, tz_min i16")
-            epoch, tz = struct.unpack("<Ih", p)
-            st.set_time(epoch, tz)
-            self._json(seq, cmd, st.boots())
-        elif cmd == C_BOOTS:
-            self._json(seq, cmd, st.boots())
-        elif cmd == C_GET_SETTINGS:
-            h = self.handlers.get("get_settings")
-            self._json(seq, cmd, h() if h else st.settings)
-        elif cmd == C_SET_SETTINGS:
-            try:
-                new = json.loads(bytes(p))
-            except ValueError:
-                raise ValueError("settings must be a JSON object")
-            if not isinstance(new, dict):
-                raise ValueError("settings must be a JSON object")
-            h = self.handlers.get("set_settings")
-            if h:
-                self._json(seq, cmd, h(new))
-            else:
-                st.set_settings(new)
-                self._json(seq, cmd, st.settings)
-        elif cmd == C_STREAM_START:
-            h = self.handlers.get("stream")
-            meta = h(True) if h else {}
-            self._sseq = 0
-            self.streaming = True
-            self._json(seq, cmd, meta)
-        elif cmd == C_STREAM_STOP:
-            self.streaming = False
-            h = self.handlers.get("stream")
-            if h:
-                h(False)
-            self._send(seq, cmd | 0x80, b"")
-        elif cmd == C_CALIBRATE:
-            h = self.handlers.get("calibrate")
-            if not h:
-                self._err(seq, E_FAILED, "this board has no calibration")
-                return
-            self._json(seq, cmd, h())
-        elif cmd == C_REBOOT:
-            self._send(seq, cmd | 0x80, b"")
-            st.close()
-            h = self.handlers.get("reboot")
-            if h:
-                h()
-        else:
-            self._err(seq, E_UNKNOWN, "unknown command 0x%02x" % cmd)
+        # the commands' code is loaded while a host talks (link_cmd.py) and leaves the
+        # heap once it has been quiet for a while (on_batch)
+        import link_cmd
+        self._quiet = 0
+        link_cmd.command(self, seq, cmd, p)
 
-    def _json(self, seq, cmd, obj):
-        self._send(seq, cmd | 0x80, json.dumps(obj).encode())
+    def on_batch(self, t_ms):
+        self._quiet += 1
+        if self._quiet == _QUIET_BATCHES:
+            import gc
+            sys.modules.pop("link_cmd", None)
+            sys.modules.pop("store_io", None)   # the store's sync side (store.py)
+            gc.collect()
 
     # ---- raw samples -----------------------------------------------------------------
     def send_samples(self, buf, count, stride, first_index):
@@ -297,19 +238,13 @@ class Link:
         struct.pack_into("<IB", b, 4, first_index & 0xFFFFFFFF, stride)
         for i in range(n):
             struct.pack_into("<h", b, 9 + 2 * i, buf[i])
-        self._frame(self._sseq, C_STREAM, 5 + 2 * n)
+        self._frame(self._sseq, _C_STREAM, 5 + 2 * n)
         self._sseq = (self._sseq + 1) & 0xFFFF
 
     def on_samples(self, buf, n, stride, t_ms):
         if self.streaming:
             h = self.handlers.get("index")
             self.send_samples(buf, n, stride, h() if h else 0)
-
-
-# settings the host may read and change, with their defaults (the type is checked)
-SETTINGS = {"retro_goal": 400, "retro_long_s": 300, "retro_long_steps": 500,
-            "retro_pause_s": 20, "cues": 1, "fall_detect": 1, "forward_axis": ""}
-_AXES = ("", "+x", "-x", "+y", "-y", "+z", "-z")
 
 
 def _reset():
@@ -323,52 +258,9 @@ def attach(app):
     st = app.modules.get("store")
     if st is None:
         raise RuntimeError("the link needs the store module")
-
-    def info():
-        imu = app.imu
-        return {"imu": imu.name if imu else None, "steps": app.steps, "faults": app.faults}
-
-    def get_settings():
-        d = dict(SETTINGS)
-        for k in app.settings:
-            d[k] = app.settings[k]
-        return d
-
-    def set_settings(new):
-        for k in new:
-            if k not in SETTINGS:
-                raise ValueError("unknown setting " + str(k))
-            if type(new[k]) is not type(SETTINGS[k]):
-                raise ValueError("setting %s must be %s" % (k, type(SETTINGS[k]).__name__))
-            if k == "forward_axis" and new[k] not in _AXES:
-                raise ValueError("forward_axis must be one of +x -x +y -y +z -z")
-            if k != "forward_axis" and new[k] < 0:
-                raise ValueError("setting %s must be 0 or more" % k)
-        for k in new:
-            app.settings[k] = new[k]
-        app.save_settings()
-        for m in app.modules.values():
-            f = getattr(m, "on_settings", None)
-            if f:
-                f(app.settings)
-        return get_settings()
-
-    def stream(on):
-        if not on:
-            app.release("stream")
-            return {}
-        app.hold_awake("stream")   # lightsleep would stop the samples
-        imu = app.imu
-        return {"rate_hz": app.rate_hz, "lsb_per_g": app.lsb_per_g, "stride": app.stride,
-                "imu": imu.name if imu else None, "range_g": getattr(imu, "range_g", None),
-                "lsb_per_dps": getattr(imu, "lsb_per_dps", None), "board": app.board_name,
-                "placement": app.cfg.get("placement"),
-                "forward_axis": app.settings.get("forward_axis") or
-                app.cfg.get("mount", {}).get("forward_axis")}
-
+    # "app": link_cmd answers identify, settings and streaming from the loop's state
     lk = Link(st, {"board": app.board_name, "fw": counting.FW_VERSION, "uid": app.uid},
-              {"info": info, "calibrate": app.start_calibration, "reboot": _reset,
-               "stream": stream, "get_settings": get_settings, "set_settings": set_settings,
+              {"app": app, "calibrate": app.start_calibration, "reboot": _reset,
                "seen": app.host_seen, "index": lambda: app.det.n if app.det else 0})
     app.add_task(lk.run())
     app.add_listener(lk)

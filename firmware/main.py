@@ -26,6 +26,8 @@ def main():
         gc.collect()
         app.attach(name)
     gc.collect()
+    print("retrostep: modules: %s; free heap %d" % (
+        " ".join(n for n in OPTIONAL if n in app.modules) or "-", gc.mem_free()))
     app.run_forever()
 
 

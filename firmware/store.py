@@ -36,22 +36,26 @@ cut at any instant leaves either the old or the new file, never half a file:
     settings.json
 A power cut loses at most the steps counted since the last save (saves happen when a
 bin closes, at most every `save_every_s`, at every sync and on clean shutdown).
-Memory: one 4 KB segment buffer; older segments are read record by record, never whole.
+Memory: a 512-byte buffer holds the records not yet saved (a save copies the segment's
+saved records from its file, in small chunks, into the new file); segments are read
+record by record, never whole, so no big block of heap is ever needed. Loading and the
+sync side (read_since, set_time, boots, set_settings) are in store_io.py, imported for
+those calls and dropped after loading (the link drops it once a sync has gone quiet).
 The settings methods serve boards without a loop that owns settings (tests); on the
 board the link keeps settings in the loop's app.settings.
 """
 import json
 import os
 import struct
-from binascii import crc32, hexlify
+from binascii import crc32
 
 from micropython import const
 
 BIN_S = const(300)          # bin length, seconds
 SEG_BYTES = const(4096)     # record bytes per segment file (one littlefs block)
+_TAIL = const(512)          # unsaved record bytes held in RAM (a full one is saved at once)
 MAX_SEGS = const(80)        # 80 * 4 KB: over 30 days of full 5-minute bins plus events
 _DAYS = const(35)           # daily totals kept
-_BOOTS = const(16)          # boots whose wall-clock offset is kept
 _HDR = const(13)            # record header size
 _RESERVE = const(600)       # poll() starts a new segment when less than this is left
 _MAGIC = b"RS1"
@@ -67,7 +71,45 @@ def _join(root, name):
     return root + "/" + name if root else name
 
 
+def _open(name, mode="r"):
+    # store_io opens files through here: what replaces this module's `open` applies
+    return open(name, mode)
+
+
+def _io():
+    # loading and sync code, imported when needed (see store_io.py)
+    import store_io
+    return store_io
+
+
+def _drop_io():
+    import gc
+    import sys
+    sys.modules.pop("store_io", None)
+    gc.collect()
+
+
 class Store:
+    # the state store_io.load() reads from the newest segment at boot
+    next_seq: int
+    saved_seq: int
+    acked: int
+    boot: int
+    tz_min: int
+    dropped: int
+    sid: str
+    _k: int
+    _tot: list
+    _days: list
+    _boots: list
+    _used: int
+    _saved_used: int
+    _first: int
+    _dirty: bool
+    _offset: "int | None"
+    _bin: list
+    _last_save: int
+
     def __init__(self, root, clock, settings_defaults=None, save_every_s=120, bin_s=BIN_S):
         self.root = root
         self.clock = clock
@@ -77,135 +119,16 @@ class Store:
         self.bytes_written = 0
         self.lost_segments = 0    # corrupt segments found at load
         self.write_errors = 0     # saves that failed (flash full or failing)
-        self._buf = bytearray(SEG_BYTES)
+        self._buf = bytearray(_TAIL)    # the records after the saved ones
         self._scratch = bytearray(256)
         self._rh = bytearray(_HDR)
         self._defaults = dict(settings_defaults or {})
         self.settings = dict(self._defaults)
-        self._load()
+        self._index = []            # [k, first_seq, last_seq] of stored closed segments
+        _io().load(self)
+        _drop_io()                  # loading is done: its code leaves the heap
 
     # ---- loading ---------------------------------------------------------------------
-    def _segs(self):
-        ks = []
-        for name in os.listdir(self.root):
-            if name.endswith(".tmp"):
-                # a save that the power cut interrupted: the old file is still whole
-                os.remove(_join(self.root, name))
-            elif name[0] == "s" and name.endswith(".rs"):
-                try:
-                    ks.append(int(name[1:-3]))
-                except ValueError:
-                    pass
-        ks.sort()
-        return ks
-
-    def _open_seg(self, k):
-        """(file positioned at the records, header dict, records length), or None when the
-        segment is damaged (bad magic, size or CRC). Reads in small chunks: no big buffer."""
-        name = _join(self.root, "s%d.rs" % k)
-        try:
-            size = os.stat(name)[6]
-            f = open(name, "rb")
-        except OSError:
-            return None
-        try:
-            head = f.read(5)
-            if len(head) != 5 or head[:3] != _MAGIC:
-                raise ValueError
-            hl = struct.unpack("<H", head[3:5])[0]
-            n = size - 9 - hl
-            if n < 0:
-                raise ValueError
-            crc = crc32(head)
-            raw = f.read(hl)
-            crc = crc32(raw, crc)
-            hdr = json.loads(raw)
-            sc = self._scratch
-            left = n
-            while left:
-                got = f.readinto(memoryview(sc)[:min(left, len(sc))])
-                if not got:
-                    raise ValueError
-                crc = crc32(memoryview(sc)[:got], crc)
-                left -= got
-            tail = f.read(4)
-            if len(tail) != 4 or struct.unpack("<I", tail)[0] != crc & 0xFFFFFFFF:
-                raise ValueError
-            f.seek(5 + hl)
-            return f, hdr, n
-        except (ValueError, OSError):
-            f.close()
-            return None
-
-    def _load(self):
-        try:
-            os.stat(self.root)
-        except OSError:
-            os.mkdir(self.root)
-        ks = self._segs()
-        got = None
-        while ks:
-            got = self._open_seg(ks[-1])
-            if got:
-                break
-            # the newest segment is damaged (flash fault): fall back to the one before
-            os.remove(_join(self.root, "s%d.rs" % ks.pop()))
-            self.lost_segments += 1
-        self._index = []          # [k, first_seq, last_seq] of stored closed segments
-        for k in ks[:-1]:
-            old = self._open_seg(k)
-            if old is None:
-                os.remove(_join(self.root, "s%d.rs" % k))
-                self.lost_segments += 1
-                continue
-            old[0].close()
-            h = old[1]
-            if h.get("first"):
-                self._index.append([k, h["first"], h["seq"] - 1])
-        if got:
-            f, h, n = got
-            try:
-                f.readinto(memoryview(self._buf)[:n])
-            finally:
-                f.close()
-            self._k = ks[-1]
-            self.next_seq = h["seq"]
-            self.acked = h["ack"]
-            self.boot = (h["boot"] + 1) & 0xFFFF
-            self._tot = h["tot"]
-            self._days = h["days"]
-            self._boots = h["boots"]
-            self.tz_min = h["tz"]
-            self.dropped = h["drop"]
-            self.sid = h["sid"]
-            self._used = n
-            self._first = h.get("first", 0)
-        else:
-            self._k = 0
-            self.next_seq = 1
-            self.acked = 0
-            self.boot = 1
-            self._tot = [0, 0, 0]
-            self._days = []
-            self._boots = []
-            self.tz_min = 0
-            self.dropped = 0
-            # names this store's sequence: a wiped store starts a new one
-            self.sid = hexlify(os.urandom(4)).decode()
-            self._used = 0
-            self._first = 0
-        self._saved_used = self._used
-        self.saved_seq = self.next_seq - 1
-        self._dirty = True        # the new boot number and its table entry
-        self._offset = None       # epoch - uptime of this boot, once the host tells
-        self._boots.append([self.boot, None, 0])
-        del self._boots[:-_BOOTS]
-        now = self.clock()
-        self._bin = [0, 0, 0]
-        self._start_bin(now)
-        self._last_save = now
-        self._load_settings()
-
     # ---- counting --------------------------------------------------------------------
     def add_steps(self, fwd, bwd, unk=0):
         self._roll(self.clock())
@@ -284,16 +207,21 @@ class Store:
 
     def _append(self, kind, t, payload):
         n = _HDR + len(payload)
-        if self._used + n > SEG_BYTES:
-            try:
+        try:
+            if self._used + n > SEG_BYTES:
                 self._next_segment()
-            except OSError:
-                self.write_errors += 1
-                self.dropped += 1
-                return False
-        struct.pack_into(_REC, self._buf, self._used, self.next_seq, self.boot, kind,
-                         len(payload), t)
-        self._buf[self._used + _HDR:self._used + n] = payload
+            if self._used - self._saved_used + n > _TAIL:
+                self._write_seg()   # RAM holds this much unsaved: to flash first
+        except OSError:
+            self.write_errors += 1
+            self.dropped += 1
+            return False
+        if n > _TAIL:
+            self.dropped += 1       # never happens with the records the loop makes
+            return False
+        o = self._used - self._saved_used
+        struct.pack_into(_REC, self._buf, o, self.next_seq, self.boot, kind, len(payload), t)
+        self._buf[o + _HDR:o + n] = payload
         if not self._first:
             self._first = self.next_seq
         self._used += n
@@ -337,21 +265,70 @@ class Store:
                           "tot": self._tot, "days": self._days, "boots": self._boots,
                           "tz": self.tz_min, "drop": self.dropped,
                           "sid": self.sid, "first": self._first}).encode()
-        mv = memoryview(self._buf)[:self._used]
-        head = _MAGIC + struct.pack("<H", len(hdr)) + hdr
-        crc = crc32(mv, crc32(head)) & 0xFFFFFFFF
+        tail = memoryview(self._buf)[:self._used - self._saved_used]
+        head = _MAGIC + struct.pack("<H", len(hdr))
         name = _join(self.root, "s%d.rs" % self._k)
-        with open(name + ".tmp", "wb") as f:
-            f.write(head)
-            f.write(mv)
-            f.write(struct.pack("<I", crc))
+        try:
+            with open(name + ".tmp", "wb") as f:
+                f.write(head)       # the header JSON is written as it is: no joined copy
+                f.write(hdr)
+                crc = crc32(hdr, crc32(head))
+                if self._saved_used:
+                    crc = self._copy_saved(name, f, crc)
+                f.write(tail)
+                f.write(struct.pack("<I", crc32(tail, crc) & 0xFFFFFFFF))
+        except ValueError:
+            # the saved part of this segment went bad on flash: its records are lost
+            # (counted); what RAM holds goes on in a new segment
+            os.remove(name + ".tmp")
+            os.remove(name)
+            self.lost_segments += 1
+            if self._first:
+                self.dropped += self.saved_seq - self._first + 1
+            self._k += 1
+            self._used -= self._saved_used
+            self._saved_used = 0
+            self._first = self.saved_seq + 1 if self._used else 0
+            return self._write_seg()
         os.rename(name + ".tmp", name)
         self.writes += 1
-        self.bytes_written += len(head) + self._used + 4
+        self.bytes_written += len(head) + len(hdr) + self._used + 4
         self._saved_used = self._used
         self.saved_seq = self.next_seq - 1
         self._dirty = False
         self._last_save = now
+
+    def _copy_saved(self, name, out, crc):
+        """Copies the saved records of segment file `name` into `out` through the small
+        scratch buffer; returns the new file's CRC so far. The old file's own CRC is
+        checked on the way: damaged records are never sealed under a new CRC."""
+        sc = self._scratch
+        mv = memoryview(sc)
+        with open(name, "rb") as f:
+            head = f.read(5)
+            if len(head) != 5 or head[:3] != _MAGIC:
+                raise ValueError
+            old = crc32(head)
+            left = struct.unpack("<H", head[3:5])[0]
+            while left:             # the old header: checked, not copied
+                got = f.readinto(mv[:min(left, len(sc))])
+                if not got:
+                    raise ValueError
+                old = crc32(mv[:got], old)
+                left -= got
+            left = self._saved_used
+            while left:
+                got = f.readinto(mv[:min(left, len(sc))])
+                if not got:
+                    raise ValueError
+                old = crc32(mv[:got], old)
+                crc = crc32(mv[:got], crc)
+                out.write(mv[:got])
+                left -= got
+            tail = f.read(4)
+            if len(tail) != 4 or struct.unpack("<I", tail)[0] != old & 0xFFFFFFFF:
+                raise ValueError
+        return crc
 
     def _prune(self):
         idx = self._index
@@ -374,62 +351,7 @@ class Store:
 
     def read_since(self, n, buf):
         """Saved records with seq > n, whole ones only, packed into buf: (count, nbytes)."""
-        cap = len(buf)
-        used = 0
-        count = 0
-        for k, first, last in self._index:
-            if last <= n:
-                continue
-            got = self._open_seg(k)
-            if got is None:
-                continue
-            f = got[0]
-            try:
-                c, used, full = self._copy_file(f, got[2], n, buf, used, cap)
-            finally:
-                f.close()
-            count += c
-            if full:
-                return count, used
-        c, used, _ = self._copy(self._buf, self._saved_used, n, buf, used, cap)
-        return count + c, used
-
-    def _copy_file(self, f, end, n, buf, used, cap):
-        # record by record, straight into buf: no segment-sized read
-        rh = self._rh
-        mv = memoryview(buf)
-        i = 0
-        c = 0
-        while i + _HDR <= end:
-            f.readinto(rh)
-            seq, _, _, ln, _ = struct.unpack(_REC, rh)
-            sz = _HDR + ln
-            if n < seq <= self.saved_seq:
-                if used + sz > cap:
-                    return c, used, True
-                mv[used:used + _HDR] = rh
-                f.readinto(mv[used + _HDR:used + sz])
-                used += sz
-                c += 1
-            else:
-                f.seek(ln, 1)
-            i += sz
-        return c, used, False
-
-    def _copy(self, src, end, n, buf, used, cap):
-        i = 0
-        c = 0
-        while i + _HDR <= end:
-            seq, _, _, ln, _ = struct.unpack_from(_REC, src, i)
-            sz = _HDR + ln
-            if n < seq <= self.saved_seq:
-                if used + sz > cap:
-                    return c, used, True
-                buf[used:used + sz] = src[i:i + sz]
-                used += sz
-                c += 1
-            i += sz
-        return c, used, False
+        return _io().read_since(self, n, buf)
 
     def ack(self, n):
         n = min(n, self.saved_seq)
@@ -438,73 +360,18 @@ class Store:
             self._dirty = True
 
     def set_time(self, epoch_s, tz_min=0):
-        now = self.clock()
-        first = self._offset is None
-        self._offset = epoch_s - now
-        self.tz_min = tz_min
-        self._start_bin(self._bin_t)   # the open bin now ends on the wall clock's grid
-        if first:
-            today = self._day_key(now)
-            for d in self._days:
-                if d[0] == -1:
-                    d[0] = today
-            merged = []
-            for d in sorted(self._days):
-                if merged and merged[-1][0] == d[0]:
-                    m = merged[-1]
-                    m[1] += d[1]
-                    m[2] += d[2]
-                    m[3] += d[3]
-                else:
-                    merged.append(d)
-            self._days = merged
-        self._dirty = True
+        """Wall clock from the host; places this boot's earlier records in time."""
+        _io().set_time(self, epoch_s, tz_min)
 
     def boots(self):
         """Each stored boot with its offset (epoch = uptime + offset); a boot the host never
         set the time in is placed just before the next one began (estimated=True)."""
-        out = []
-        nxt = None
-        for b, off, last in reversed(self._boots):
-            if b == self.boot:
-                off = self._offset
-                last = self.clock()
-            est = False
-            if off is None and nxt is not None:
-                off = nxt - last
-                est = True
-            out.append((b, off, last, est))
-            nxt = off
-        out.reverse()
-        return out
+        return _io().boots(self)
 
     # ---- settings --------------------------------------------------------------------
-    def _load_settings(self):
-        try:
-            with open(_join(self.root, "settings.json")) as f:
-                saved = json.load(f)
-        except (OSError, ValueError):
-            return
-        for k in saved:
-            if k in self._defaults:
-                self.settings[k] = saved[k]
-
     def set_settings(self, new):
         """Checks every key and type first; raises ValueError naming the bad one."""
-        for k in new:
-            if k not in self._defaults:
-                raise ValueError("unknown setting " + str(k))
-            if type(new[k]) is not type(self._defaults[k]):
-                raise ValueError("setting %s must be %s" % (k, type(self._defaults[k]).__name__))
-        for k in new:
-            self.settings[k] = new[k]
-        name = _join(self.root, "settings.json")
-        data = json.dumps(self.settings)
-        with open(name + ".tmp", "w") as f:
-            f.write(data)
-        os.rename(name + ".tmp", name)
-        self.writes += 1
-        self.bytes_written += len(data)
+        _io().set_settings(self, new)
 
     # ---- figures ---------------------------------------------------------------------
     def totals(self):

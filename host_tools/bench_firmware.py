@@ -5,14 +5,21 @@
   mpy_bytes_per_file for one architecture (armv6m);
 - heap_bytes_per_module: heap each firmware module takes once imported from .mpy under
   the Unix port (what a board without frozen modules spends on its code), and the heap
-  the counting loop holds after start-up (driver, detector, buffers);
+  the counting loop holds after start-up (driver, detector, buffers); on_demand_modules
+  are imported only when needed (connecting the IMU, calibrating, loading the store, a
+  host talking) and dropped afterwards. The figures include the qstr pools each import
+  grows, so one module may pay for a pool the next ones fill;
 - min_heap_kb_core / min_heap_kb_whole: the smallest free heap (KB) on which the real
   firmware plays a simulated walk on the sim board and counts exactly what it counts
   with plenty of heap: the loop, detector and driver alone, and with every optional module
   (store, link, retro, fall); the target is 64 KB;
 - sim_day: a simulated day (walks, a backward session, driving, desk work) on the sim
   board in 64 KB, with its wall time, the samples per second the Unix port sustained,
-  and whether the counts equal the detector's on the PC.
+  and whether the counts equal the detector's on the PC;
+- sim_day_whole: the same day with every optional module attached, in WHOLE_HEAP_KB of
+  free heap: whether every module attached and the counts equal the PC's, and the least
+  free heap seen between batches (min_free_bytes, after a collection: the margin) and
+  so the heap the whole firmware holds (steady_kb).
 """
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ from pathlib import Path
 from .paths import BOARDS, FIRMWARE, micropython_binary
 
 OPTIONAL = ("store", "link", "retro", "fall")
+ON_DEMAND = ("imu_probe", "calibrate", "store_io", "link_cmd")
+WHOLE_HEAP_KB = 96      # the budget tests/test_firmware_loop.py holds the whole firmware to
 DAY_SCRIPT = ("stand 2min, walk 400, turn, retro 300, walk 200, drive 10min, desk 10min, "
               "walk 150, stand 2min")
 
@@ -98,7 +107,8 @@ def module_heap(tmp: Path) -> dict:
         return {"error": p.stderr.strip()[-500:]}
     res = json.loads(p.stdout.strip().splitlines()[-1])
     emu = res.pop("(emulation)")
-    return {"heap_bytes_per_module": res, "heap_bytes_emulation_only": emu}
+    return {"heap_bytes_per_module": res, "heap_bytes_emulation_only": emu,
+            "on_demand_modules": [m for m in ON_DEMAND if m in res]}
 
 
 def _trace(folder: Path, name: str, script: str) -> Path:
@@ -134,12 +144,34 @@ def sim_day(tmp: Path, quick: bool) -> dict:
     return out
 
 
+def sim_day_whole(tmp: Path, quick: bool) -> dict:
+    from . import virtual
+    script = "stand 1min, walk 200, turn, retro 150, drive 3min, desk 3min" if quick else DAY_SCRIPT
+    trace = _trace(tmp, "day_whole", script)
+    flash = virtual.make_flash(tmp / "day_whole")
+    t0 = time.perf_counter()
+    res = virtual.run(flash, trace=trace, heap_kb=WHOLE_HEAP_KB, heaplog=True)
+    wall = time.perf_counter() - t0
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("retrostep: modules:")), "")
+    attached = line[len("retrostep: modules:"):].split(";")[0].split()
+    out = {"heap_kb": WHOLE_HEAP_KB, "returncode": res.returncode, "wall_s": round(wall, 2),
+           "modules_attached": attached, "all_attached": attached == list(OPTIONAL)}
+    if res.stopped:
+        ref = virtual.pc_reference(trace, forward_axis=3, placement="waist")
+        got = {k: res.stopped[k] for k in ref}
+        free = (res.world or {}).get("min_free")
+        out.update({"same_as_pc": got == ref, "min_free_bytes": free,
+                    "steady_kb": round(WHOLE_HEAP_KB - free / 1024, 1) if free else None})
+    return out
+
+
 def run(quick: bool) -> dict:
     out = mpy_sizes()
     with tempfile.TemporaryDirectory(prefix="retrostep-benchfw-") as d:
         tmp = Path(d)
         out.update(module_heap(tmp))
         out["sim_day"] = sim_day(tmp, quick)
+        out["sim_day_whole"] = sim_day_whole(tmp, quick)
         if not quick:
             out.update(min_heaps(tmp))
     return out

@@ -82,21 +82,26 @@ def sha256(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def probe_repl(port: str, wait: float = 2.0) -> bool:
-    """True when a MicroPython raw REPL answers on the port (quicker than mpremote's 10 s)."""
+def probe_repl(port: str, wait: float = 4.0) -> bool:
+    """True when a MicroPython raw REPL answers on the port (quicker than mpremote's 10 s).
+    The firmware needs a moment to stop cleanly (it saves its counts), so Ctrl-C and
+    Ctrl-A are sent again while waiting."""
     import serial
+    want = b"raw REPL; CTRL-B to exit"
     try:
         with serial.Serial(port, 115200, timeout=0.05) as s:
-            s.write(b"\r\x03\x03")
-            time.sleep(0.1)
-            s.reset_input_buffer()
-            s.write(b"\r\x01")
             seen = b""
             end = time.monotonic() + wait
-            while time.monotonic() < end and b"raw REPL; CTRL-B to exit" not in seen:
-                seen += s.read(256)
+            again = 0.0
+            while time.monotonic() < end and want not in seen:
+                if time.monotonic() >= again:
+                    s.write(b"\r\x03\x03")
+                    time.sleep(0.05)
+                    s.write(b"\r\x01")
+                    again = time.monotonic() + 1.0
+                seen = (seen + s.read(256))[-4096:]
             s.write(b"\x02")
-            return b"raw REPL; CTRL-B to exit" in seen
+            return want in seen
     except (serial.SerialException, OSError) as e:
         raise UserError(f"cannot open serial port {port}: {e}") from None
 

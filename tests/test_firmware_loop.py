@@ -51,12 +51,39 @@ def test_simulated_day_in_64k_counts_what_the_pc_detector_counts(tmp_path, trace
     assert world["lightsleeps"] > 1000          # asleep between batches: no USB host
 
 
+# Free heap the whole firmware (every optional module attached, from .mpy) gets for the
+# simulated day. The target is 64 KB; the firmware needs about 82 KB today (see the README,
+# section boards, and `retrostep bench`), so this is the budget it is held to meanwhile.
+WHOLE_HEAP_KB = 96
+
+
 def test_whole_firmware_day_counts_the_same(tmp_path, traces):
     # with every optional module on the flash (store, link, retro, fall) as deployed
     flash = virtual.make_flash(tmp_path)
-    res = virtual.run(flash, trace=traces["day"], heap_kb=192)
+    res = virtual.run(flash, trace=traces["day"], heap_kb=WHOLE_HEAP_KB, heaplog=True)
     check_same_as_pc(res, traces["day"])
+    assert "not started" not in res.stdout and "MemoryError" not in res.stdout + res.stderr
+    assert "retrostep: modules: store link retro fall;" in res.stdout, res.stdout[-2000:]
     assert res.stopped["faults"]["listener"] == 0, res.stdout[-2000:]
+    world = res.world
+    print("whole firmware: least free heap between batches", world["min_free"], "bytes of",
+          WHOLE_HEAP_KB * 1024)
+    assert world["made"] == res.stopped["samples"] and world["dropped"] == 0
+    assert 0 < world["min_free"] < WHOLE_HEAP_KB * 1024
+    # the store saved the day on the flash: its step bins sum to the steps counted
+    from host_tools.link_client import parse_records
+    from host_tools.mpcompat import firmware_module
+    st = firmware_module("store").Store(str(flash / "data"), lambda: 0)
+    buf = bytearray(1024)
+    recs = []
+    while True:
+        c, used = st.read_since(recs[-1].seq if recs else 0, buf)
+        if not c:
+            break
+        recs += parse_records(bytes(buf[:used]))
+    bins = [r for r in recs if r.kind == 1]
+    got = (sum(r.fwd for r in bins), sum(r.bwd for r in bins), sum(r.unk for r in bins))
+    assert got == (res.stopped["forward"], res.stopped["backward"], res.stopped["unknown"])
 
 
 def test_awake_with_usb_host_counts_the_same_without_lightsleep(tmp_path, traces):
@@ -220,3 +247,33 @@ def test_firmware_compiles_for_every_board_architecture(tmp_path, arch):
     total = sum(p.stat().st_size for p in tmp_path.glob("*.mpy"))
     print(f"{arch}: {total} bytes of .mpy")
     assert total < 64 * 1024
+
+
+def test_whole_firmware_serves_a_sync_in_its_heap_budget(tmp_path, traces):
+    # a host's requests are waiting on the serial port at boot: the link loads the commands'
+    # code (link_cmd, store_io) beside everything else, answers each request, and counting
+    # goes on unchanged
+    import struct
+    import subprocess
+
+    from host_tools import link_client as lc
+    flash = virtual.make_flash(tmp_path)
+    reqs = [(lc.C_IDENTIFY, b""), (lc.C_SET_TIME, struct.pack("<Ih", 1767225600, 60)),
+            (lc.C_RECORDS, struct.pack("<IHB", 0, 1024, 1)), (lc.C_GET_SETTINGS, b""),
+            (lc.C_SET_SETTINGS, json.dumps({"retro_goal": 300}).encode()),
+            (lc.C_ACK, struct.pack("<I", 1)), (lc.C_BOOTS, b"")]
+    data = b"".join(lc.encode_frame(i + 1, c, p) for i, (c, p) in enumerate(reqs))
+    cmd, env = virtual.command(flash, heap_kb=WHOLE_HEAP_KB, trace=traces["walk"])
+    p = subprocess.run(cmd, cwd=flash, env=env, input=data, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    replies = [lc.decode_frame(ln) for ln in p.stdout.splitlines() if ln.startswith(b"~")]
+    assert [(r[1], r[2]) for r in replies] == [(i + 1, c | 0x80) for i, (c, _) in enumerate(reqs)]
+    info = json.loads(replies[0][3])
+    assert info["board"] == "sim" and info["proto"] == 1
+    assert lc.parse_records(replies[2][3][4:])          # the boot record at least
+    assert json.loads(replies[4][3])["retro_goal"] == 300
+    assert json.loads((flash / "settings.json").read_text())["retro_goal"] == 300
+    text = p.stdout.decode(errors="replace")
+    assert "retrostep: modules: store link retro fall;" in text
+    check_same_as_pc(virtual.SimResult(p.returncode, text, p.stderr.decode(),
+                                       virtual.parse_stopped(text)), traces["walk"])

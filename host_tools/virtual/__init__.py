@@ -104,7 +104,7 @@ def make_flash(path, board: str = "sim", **imu) -> Path:
 
 
 def env_for(trace=None, fast=True, chip=None, faults=None, usb=False, end=None, uid=None,
-            compiled=True, without=(), max_s=None, extra=None) -> dict[str, str]:
+            compiled=True, without=(), max_s=None, heaplog=False, extra=None) -> dict[str, str]:
     env = dict(os.environ)
     for k in list(env):
         if k.startswith("RETROSTEP_SIM_"):
@@ -130,6 +130,8 @@ def env_for(trace=None, fast=True, chip=None, faults=None, usb=False, end=None, 
         env["RETROSTEP_SIM_UID"] = uid
     if max_s:
         env["RETROSTEP_SIM_MAX_S"] = str(int(max_s))
+    if heaplog:
+        env["RETROSTEP_SIM_HEAPLOG"] = "1"
     env.update(extra or {})
     return env
 

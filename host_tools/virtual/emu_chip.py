@@ -38,6 +38,10 @@ class EmuChip:
         self._head = 0
         self.flen = 0
         self._fb = bytearray(16)
+        # views made once: slices of them copy nothing, so a FIFO read allocates no
+        # buffer in the heap the firmware is given
+        self._fmv = memoryview(self.fifo)
+        self._fbv = memoryview(self._fb)
         self._vals = [0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
         self._next_us = None
         self.exhausted = False
@@ -100,9 +104,9 @@ class EmuChip:
             self.flen -= n
         pos = (self._head + self.flen) % cap
         first = min(n, cap - pos)
-        self.fifo[pos:pos + first] = self._fb[:first]
+        self._fmv[pos:pos + first] = self._fbv[:first]
         if first < n:
-            self.fifo[0:n - first] = self._fb[first:n]
+            self._fmv[0:n - first] = self._fbv[first:n]
         self.flen += n
 
     def on_overflow(self):
@@ -114,9 +118,9 @@ class EmuChip:
         cap = self.fifo_bytes
         h = self._head
         first = min(k, cap - h)
-        buf[start:start + first] = self.fifo[h:h + first]
+        buf[start:start + first] = self._fmv[h:h + first]
         if first < k:
-            buf[start + first:start + k] = self.fifo[0:k - first]
+            buf[start + first:start + k] = self._fmv[0:k - first]
         self._head = (h + k) % cap
         self.flen -= k
         return k

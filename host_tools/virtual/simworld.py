@@ -17,6 +17,9 @@ device's flash) and these environment variables:
     RETROSTEP_SIM_FREE_KB leave exactly this much heap free for the firmware: the rest
                           (beyond what the emulation itself holds) is filled with ballast,
                           holes first, so the firmware sees a board with that much heap
+    RETROSTEP_SIM_HEAPLOG 1: once a virtual second, while the firmware waits, collect the
+                          garbage and note the free heap; the summary's "min_free" is the
+                          least seen (bytes: the firmware's steady margin)
     RETROSTEP_SIM_FAULTS  comma-separated script, times in ms of virtual time from start:
         eio@T[xN] nak@T[xN] timeout@T[xN]   the next N (1) I2C transactions fail
         stuck@T              the bus hangs (timeouts) until the firmware re-creates it
@@ -122,6 +125,9 @@ class World:
         self._exhausted_at = None
         self.ballast = []
         self.lightsleeps = 0
+        self.heaplog = env("RETROSTEP_SIM_HEAPLOG") == "1"
+        self.min_free = None
+        self._heap_t = 0
         self.max_ms = int(env("RETROSTEP_SIM_MAX_S") or 432000) * 1000 if self.fast else None
         time.world = self
         self._run_script(self.t0)       # faults from the start (absent@0) apply at power-up
@@ -145,6 +151,14 @@ class World:
             if len(self.ballast) > 64:
                 size = 4096
         gc.collect()
+
+    def _note_heap(self, now):
+        import gc
+        self._heap_t = now
+        gc.collect()
+        f = gc.mem_free()
+        if self.min_free is None or f < self.min_free:
+            self.min_free = f
 
     # ---- script -------------------------------------------------------------------
     def _parse(self, text):
@@ -233,12 +247,18 @@ class World:
             raise SystemExit(75)
 
     def summary(self):
+        # the run is over: the ballast goes, so that the report never competes with the
+        # firmware for the heap it was given
+        import gc
+        self.ballast = []
+        gc.collect()
         c = self.chip
         log("world " + json.dumps({"made": c.made, "dropped": c.dropped, "in_fifo": c.flen,
                                    "led_changes": self.led_changes, "faults_done": self.faults_done,
                                    "lightsleeps": self.lightsleeps,
                                    "bus_errors": self.bus.errors, "transactions": self.bus.transactions,
-                                   "virtual_ms": time.now_ms() - self.t0}))
+                                   "virtual_ms": time.now_ms() - self.t0,
+                                   "min_free": self.min_free}))
 
     # ---- the world's turn -----------------------------------------------------------------
     def service(self):
@@ -250,6 +270,8 @@ class World:
         chip = self.chip
         chip.sync()
         self._check_wdt(now)
+        if self.heaplog and now - self._heap_t >= 1000:
+            self._note_heap(now)
         if self.max_ms is not None and now - self.t0 > self.max_ms:
             log("virtual time limit reached")
             self.summary()
