@@ -525,7 +525,9 @@ class StepDetector:
         else:
             ok = m <= 3 and gap * 10 <= (m * 10 + 3) * p
         if self._counting:
-            if self._walking and gap * 10 >= p * 5:
+            # inside a walk, a step that keeps the period counts even while the rhythm
+            # tracker blinks (a softer step, a bump in the road of the signal)
+            if (self._walking or (ok and m == 1)) and gap * 10 >= p * 5:
                 if ok:
                     for k in range(1, m):
                         self._emit((t - gap + gap * k // m) & _IDX_MASK, d)

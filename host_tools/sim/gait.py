@@ -453,16 +453,27 @@ class _Sway:
         self.ap = OU(ctx.rng, dt, 1.5, 0.35 * D2R * scale)
         self.ml = OU(ctx.rng, dt, 1.2, 0.25 * D2R * scale)
         self.arm = OU(ctx.rng, dt, 2.5, 1.5 * D2R * scale)
+        self._prev = {}
 
     def take(self, m):
         return self.ap.take(m), self.ml.take(m), self.arm.take(m)
+
+    def deriv(self, key, x, dt):
+        """Rate of change by backward differences, carried across chunks (the sample
+        before a chunk is the last one of the chunk before), so a streamed trace is the
+        same whatever its chunk size."""
+        if not len(x):
+            return np.zeros_like(x)
+        prev = self._prev.get(key, x[0])
+        self._prev[key] = x[-1]
+        return np.diff(x, prepend=prev) / dt
 
 
 WRIST_PRONATION = 0.45     # forearm rotation per degree of arm swing
 WATCH_RADIUS = 0.03        # m, watch above the forearm's axis
 
 
-def _pocket_motion(W: Waves, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, ml_quiet, dt, pocket):
+def _pocket_motion(W: Waves, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, ml_quiet, ml_quiet_d, dt, pocket):
     """The phone in the front pocket: the thigh's swing (pitch, given), its ab/adduction and
     rotation about its long axis, the hip joint's lever on the pelvis and, when walking with
     contacts, the phone's own motion in the pocket (pocket.py)."""
@@ -470,7 +481,7 @@ def _pocket_motion(W: Waves, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, ml_q
     # the pelvis' +-3.5 deg (Kadaba et al. 1990)
     k_r = 2.0
     roll = W.p_roll(phi) * D2R * env * k_r + ml_quiet
-    roll_d = W.p_roll.deriv(phi) * phid * D2R * env * k_r + _deriv(ml_quiet, dt)
+    roll_d = W.p_roll.deriv(phi) * phid * D2R * env * k_r + ml_quiet_d
     # the hip joint rides on the pelvis, to the side of its centre
     hx, hz = hip_lever(W.p_roll.deriv2(phi) * phid * phid * D2R * env,
                        W.p_yaw.deriv2(phi) * phid * phid * D2R * env)
@@ -501,11 +512,6 @@ def _pocket_motion(W: Waves, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, ml_q
     return fs, ws
 
 
-def _deriv(x, dt):
-    d = np.gradient(x, dt) if len(x) > 1 else np.zeros_like(x)
-    return d
-
-
 def standing_motion(ctx: Context, t, sway: _Sway):
     """Standing still: upright, arms hanging, the body swaying a little."""
     m = len(t)
@@ -516,7 +522,7 @@ def standing_motion(ctx: Context, t, sway: _Sway):
     pitch = -ap + (-arm if ctx.placement == "wrist" else 0.0)
     roll = ml
     z = np.zeros(m)
-    return to_segment(f, z, pitch, roll, z, _deriv(pitch, dt), _deriv(roll, dt))
+    return to_segment(f, z, pitch, roll, z, sway.deriv("pitch", pitch, dt), sway.deriv("roll", roll, dt))
 
 
 def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shock_g, yaw_rate,
@@ -542,9 +548,9 @@ def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shoc
         f = trunk + shock_g
         f[:, 2] += 1.0
         pitch = W.p_pitch(phi) * D2R * env - sap * quiet
-        pitch_d = W.p_pitch.deriv(phi) * phid * D2R * env + _deriv(-sap * quiet, dt)
+        pitch_d = W.p_pitch.deriv(phi) * phid * D2R * env + sway.deriv("ap", -sap * quiet, dt)
         roll = W.p_roll(phi) * D2R * env + sml * quiet
-        roll_d = W.p_roll.deriv(phi) * phid * D2R * env + _deriv(sml * quiet, dt)
+        roll_d = W.p_roll.deriv(phi) * phid * D2R * env + sway.deriv("ml", sml * quiet, dt)
         return to_segment(f, yaw, pitch, roll, yaw_d, pitch_d, roll_d)
     if pl in ("front_pocket", "ankle"):
         g_ang = angle_gain * env
@@ -571,20 +577,20 @@ def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shoc
         f[:, 0] += px
         f[:, 2] += pz + 1.0
         pitch = -seg - sap * quiet
-        pitch_d = -seg_d + _deriv(-sap * quiet, dt)
+        pitch_d = -seg_d + sway.deriv("ap", -sap * quiet, dt)
         if pl == "front_pocket":
-            return _pocket_motion(W, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, sml * quiet, dt,
-                                  pocket)
+            return _pocket_motion(W, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, sml * quiet,
+                                  sway.deriv("ml", sml * quiet, dt), dt, pocket)
         # the shank also abducts and rotates about its long axis a little
         roll = W.p_roll(phi) * D2R * env * 0.5 + sml * quiet
-        roll_d = W.p_roll.deriv(phi) * phid * D2R * env * 0.5 + _deriv(sml * quiet, dt)
+        roll_d = W.p_roll.deriv(phi) * phid * D2R * env * 0.5 + sway.deriv("ml", sml * quiet, dt)
         return to_segment(f, yaw, pitch, roll, yaw_d, pitch_d, roll_d)
     if pl == "wrist":
         # arm swing varies less with speed than the legs do, and more between people
         sw = ctx.person.arm_swing * 1.3 * angle_gain ** 0.5 * env
         u0 = -2.0 * D2R
         u = u0 + (W.arm(phi) * D2R - u0) * sw + sarm * quiet
-        u_d = W.arm.deriv(phi) * phid * D2R * sw + _deriv(sarm * quiet, dt)
+        u_d = W.arm.deriv(phi) * phid * D2R * sw + sway.deriv("arm", sarm * quiet, dt)
         u_dd = W.arm.deriv2(phi) * phid * phid * D2R * sw
         e0 = 15.0 * D2R
         e = e0 + (W.elbow(phi) * D2R - e0) * env
