@@ -88,6 +88,9 @@ def run(args) -> int:
               accel_range_g=args.accel_range, gyro_range_dps=args.gyro_range,
               sensor_errors=not args.ideal_sensor)
     if args.script:
+        # stumbles, falls and their look-alikes can be named in a script too
+        from .sim.falls import register_script_names
+        register_script_names()
         s = stream(script=args.script, **kw, **({"steps": steps} if steps is not None else {}),
                    **({"duration_s": dur} if dur is not None else {}))
         label = "mix"

@@ -27,6 +27,19 @@ def test_simulate_writes_trace_and_manifest(tmp_path, capsys):
     assert np.allclose(tr.accel * lsb, np.rint(tr.accel * lsb), atol=0.2)
 
 
+def test_scripts_name_stumbles_and_falls(tmp_path, capsys):
+    rc = main(["simulate", "--script", "walk 30, stumble, walk 20, fall", "-p", "waist",
+               "--seed", "2", "-o", str(tmp_path), "--name", "events"])
+    assert rc == 0
+    rec = read_manifest(tmp_path).recordings[0]
+    raw = json.loads((tmp_path / "manifest.json").read_text())["recordings"][0]
+    kinds = [e["kind"] for e in raw["events"]]
+    assert kinds == ["stumble", "fall"]
+    # the stumble comes after the first walk's steps, the fall after the second walk's
+    first, second = raw["events"][0]["t_ms"], raw["events"][1]["t_ms"]
+    assert rec.step_ms[29] < first < second and rec.step_ms[-1] < second
+
+
 @pytest.mark.parametrize("argv, msg", [
     (["-n", "-5"], "steps"),
     (["-p", "knee"], "placement"),
