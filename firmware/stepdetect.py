@@ -49,8 +49,8 @@ PLACEMENTS = ("unknown", "wrist", "hand", "hand_swinging", "upper_arm", "front_p
 _IDX_MASK = const(0x3FFFFFFF)
 _EV_SIZE = const(32)    # event ring; the caller drains it at least every few seconds
 _CAND = const(16)       # candidate steps held while a rhythm is not yet confirmed
-_RUN = const(8)          # candidates in rhythm that confirm a walk
-_HOLD_S = const(8)       # seconds of a followed rhythm that confirm a walk
+_RUN = const(8)         # candidates in rhythm that confirm a walk
+_HOLD_S = const(8)      # seconds of a followed rhythm that confirm a walk
 _SWITCH = const(150)    # extra evidence (of 1024) to halve the period of a walk
 _CLIP = const(4000)     # signal clip (g/1024): products over a window stay small ints
 _EMIN = const(6000)     # least mean square |a|^2 deviation that starts a walk
@@ -74,8 +74,6 @@ _STRIDE_BIAS = (0, 150, 0, 150, 0, 400, 400, 0, 0, 0, 0, 400, 400)
 _DIR_SIGN = (-1, -1, 0, 0, 0, 0, 0, -1, -1, 0, 0, 1, 0)
 _DIR_CENTER = (-174, 0, 0, 0, 0, 0, 0, -174, -174, 0, 0, 0, 0)
 _DIR_MARGIN = (50, 50, 0, 0, 0, 0, 0, 50, 50, 0, 0, 50, 0)
-
-
 
 
 def _pow2_at_least(x):
@@ -193,9 +191,9 @@ class StepDetector:
         self._held = 0            # inner samples it has been followed for
         self._counting = 0        # steps are being credited
         self._amp = 0             # running amplitude of the counting filter
-        self._up = 0
+        self._up = 0              # the counting filter is above its threshold
         self._last = 0            # inner index of the last candidate
-        self._ncand = 0
+        self._ncand = 0           # candidates queued (self._cand, self._cdir)
         self._nreal = 0           # candidates in the current run, seen, not filled in
         self._nfill = 0           # ... and filled in
         self._run0 = 0            # where the current run starts in the queue
@@ -526,7 +524,7 @@ class StepDetector:
             ok = m <= 3 and gap * 10 <= (m * 10 + 3) * p
         if self._counting:
             # inside a walk, a step that keeps the period counts even while the rhythm
-            # tracker blinks (a softer step, a bump in the road of the signal)
+            # tracker blinks (a softer step, a moment of uneven signal)
             if (self._walking or (ok and m == 1)) and gap * 10 >= p * 5:
                 if ok:
                     for k in range(1, m):
