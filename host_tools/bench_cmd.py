@@ -3,6 +3,7 @@
 Detector figures:
 - micropython_samples_per_s / cpython_samples_per_s: feed() throughput over a recorded
   100 Hz walk (a synthetic one when the data folder is absent), same input on both;
+  micropython_samples_per_s_by_rate_hz: the same walk averaged down to 50 and 25 Hz;
 - heap_bytes_per_sample: gc.mem_alloc() growth under the Unix port over a full pass through
   feed() and through update(), with the collector off, divided by the samples (the larger);
   heap_lock_ok says whether a pass also ran under micropython.heap_lock();
@@ -120,10 +121,25 @@ def mpy_sizes() -> dict:
     return out
 
 
+def rate_figures(p, quick: bool) -> dict:
+    """Unix-port samples/s when the same walk comes at 50 and 25 Hz (pairs, fours averaged,
+    as an IMU's own filter would give): fewer input samples share each inner one, so
+    lower rates cost more per sample."""
+    import numpy as np
+    out = {}
+    for k in (2, 4):
+        n = len(p.samples) // k * k
+        s = p.samples[:n].astype(np.int64).reshape(-1, k, 3).mean(axis=1)
+        q = type(p)(np.rint(s).astype(np.int16), p.rate_hz / k, p.lsb_per_g, p.forward_axis, p.placement)
+        out[f"{p.rate_hz / k:g}"] = micropython_figures(q, quick)["micropython_samples_per_s"]
+    return out
+
+
 def detector_section(quick: bool) -> dict:
     p, what = _input(quick)
     res = {"input": what, "input_samples": len(p.samples)}
     res.update(micropython_figures(p, quick))
+    res["micropython_samples_per_s_by_rate_hz"] = rate_figures(p, quick)
     res.update(cpython_figures(p, quick))
     res["mpy_bytes"] = mpy_sizes()
     return res
