@@ -40,7 +40,6 @@ Records passed to on_record:
 wearer did in the 3 s before: one of ACTIVITIES.
 """
 from micropython import const
-from array import array
 
 import time
 
@@ -75,64 +74,19 @@ _NSTEP = const(16)          # step ring: enough for 4 steps before and all 4 s a
 _IDLE = const(0)
 _IMPACT = const(1)          # an impact after a free fall or a jerk: waiting for stillness
 
-# thresholds in tenths (or hundredths) of g, turned into sensor units at construction
-_FF_G100 = const(45)
-_IMPACT_G10 = const(28)
-_JERK_G10 = const(16)
-_JERK_MIN_G10 = const(12)   # the jerk threshold's floor at the slowest rates
-_STILL_LO_G100 = const(80)
-_STILL_HI_G100 = const(120)
-_STEADY_G100 = const(12)    # per-axis drift allowed inside the still second
-_MOVE_G1000 = const(60)     # mean |(|a| - 1 g)| above which the wearer is "moving"
-
-
-def _samples(rate_hz, ms):
-    return max(1, int(rate_hz * ms / 1000 + 0.5))
-
-
 class FallDetector:
     def __init__(self, rate_hz, lsb_per_g, on_record=None, on_cue=None):
-        # scale raw counts to 128..255 per g: every square below stays a small int
-        s = 0
-        while (lsb_per_g >> s) >= 256:
-            s += 1
-        self._sh = s
-        g = lsb_per_g >> s
-        self._g = g
-        self._ff2 = (g * _FF_G100 // 100) ** 2
-        # below 50 Hz the sensor's filter averages a 50-100 ms impact or jolt over a longer
-        # sample period and the peaks come out lower: the thresholds follow
-        lo = min(1.0, rate_hz / 50) ** 0.5
-        self._imp2 = int(g + g * (_IMPACT_G10 - 10) * lo / 10) ** 2
-        self._jerk2 = int(g * max(_JERK_G10 * lo, _JERK_MIN_G10) / 10) ** 2
-        self._lo2 = (g * _STILL_LO_G100 // 100) ** 2
-        self._hi2 = (g * _STILL_HI_G100 // 100) ** 2
-        self._steady = g * _STEADY_G100 // 100
-        # |m2 - g2| ~ 2 g |m - g|: the motion level is kept in those units
-        self._move = 2 * g * (g * _MOVE_G1000 // 1000)
-        k = 0
-        while (1 << (k + 1)) <= rate_hz:
-            k += 1
-        self._k = k                 # low-pass shift: time constant about one second
-        self._ff_min = _samples(rate_hz, 120)
-        self._imp_win = _samples(rate_hz, 1000)
-        self._trip_min = _samples(rate_hz, 200)     # a trip this long before an impact
-        self._trip_max = _samples(rate_hz, 1500)    # (its own jolt is not one)
-        self._still_len = _samples(rate_hz, 1000)
-        self._still_dl = _samples(rate_hz, 5000)
-        self._decide = _samples(rate_hz, 4000)
-        self._refr = _samples(rate_hz, 5000)
-        self._pre_win = _samples(rate_hz, 3000)
-        self._t_min = _samples(rate_hz, 250)
-        self._t_max = _samples(rate_hz, 1600)
-        self._lag = _samples(rate_hz, 80)
-        self._blen = _samples(rate_hz, 250)
-        self._hist = array("h", bytes(6 * self._lag))
-        self._st_idx = array("i", bytes(4 * _NSTEP))
-        self._st_dir = bytearray(_NSTEP)
-        self._bef = array("i", bytes(4 * _NSTEP))   # scratch for the rhythm decision
-        self._aft = array("i", bytes(4 * _NSTEP))
-        self._ms1024 = int(1024000 / rate_hz + 0.5)
+        # the thresholds in sensor units and the buffers, worked out once: that code
+        # leaves the heap afterwards
+        import sys
+        import fall_setup
+        (self._sh, self._g, self._ff2, self._imp2, self._jerk2, self._lo2, self._hi2,
+         self._steady, self._move, self._k, self._ff_min, self._imp_win, self._trip_min,
+         self._trip_max, self._still_len, self._still_dl, self._decide, self._refr,
+         self._pre_win, self._t_min, self._t_max, self._lag, self._blen, self._hist,
+         self._st_idx, self._st_dir, self._bef, self._aft,
+         self._ms1024) = fall_setup.setup(rate_hz, lsb_per_g)
+        sys.modules.pop("fall_setup", None)
         self.on_record = on_record
         self.on_cue = on_cue
         self.enabled = True

@@ -216,6 +216,9 @@ class Link:
     def _command(self, seq, cmd, p):
         # the commands' code is loaded while a host talks (link_cmd.py) and leaves the
         # heap once it has been quiet for a while (on_batch)
+        if "link_cmd" not in sys.modules:
+            import gc
+            gc.collect()    # its code finds the holes the last batches left
         import link_cmd
         self._quiet = 0
         link_cmd.command(self, seq, cmd, p)

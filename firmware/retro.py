@@ -113,13 +113,11 @@ class RetroTracker:
         self.day_backward = backward_so_far
         self.goal_done = self.goal > 0 and backward_so_far >= self.goal
 
-    def _emit(self, rec):
+    def _emit(self, rec, cue=None):
         if self.on_record is not None:
             self.on_record(rec)
-
-    def _cue(self, pattern):
-        if self.on_cue is not None:
-            self.on_cue(pattern)
+        if cue is not None and self.on_cue is not None:
+            self.on_cue(cue)
 
     def feed(self, idx_arr, dir_arr, k, idx_now, now_ms):
         m = self._ms1024
@@ -161,8 +159,7 @@ class RetroTracker:
         if not self.goal_done and 0 < self.goal <= self.day_backward:
             self.goal_done = True
             self._emit({"type": "retro_goal", "t": t, "ago_ms": ticks_diff(self._now, t),
-                        "goal": self.goal, "backward": self.day_backward})
-            self._cue(CUE_GOAL)
+                        "goal": self.goal, "backward": self.day_backward}, CUE_GOAL)
 
     def _check_long(self, t):
         if self._long or self._back < self.min_steps:
@@ -179,8 +176,7 @@ class RetroTracker:
         self._long = True
         self._emit({"type": "retro_long", "t": t, "ago_ms": 0, "start": self._start,
                     "dur_ms": dur, "steps": steps, "limit_ms": self.long_ms,
-                    "limit_steps": self.long_steps, "by": by})
-        self._cue(CUE_LONG)
+                    "limit_steps": self.long_steps, "by": by}, CUE_LONG)
 
     def poll(self, now_ms):
         self._now = now_ms

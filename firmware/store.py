@@ -77,7 +77,12 @@ def _open(name, mode="r"):
 
 
 def _io():
-    # loading and sync code, imported when needed (see store_io.py)
+    # loading and sync code, imported when needed (see store_io.py); a collection first
+    # gives its code the holes the last batches left
+    import sys
+    if "store_io" not in sys.modules:
+        import gc
+        gc.collect()
     import store_io
     return store_io
 
@@ -389,9 +394,11 @@ class Store:
         return (f + b[0], b_ + b[1], u + b[2])
 
 
-class Uptime:
-    """Seconds since boot from time.ticks_ms, carried across its wrap-around (call it at
-    least every few days: the loop polls the store every batch)."""
+class _Hooks:
+    """The store's listener on the counting loop, and its clock: seconds since boot from
+    time.ticks_ms, carried across its wrap-around (the loop polls every batch, far more
+    often than the few days a wrap takes)."""
+    st: "Store"             # set by attach() once the store, which needs the clock, exists
 
     def __init__(self, time_mod):
         self._time = time_mod
@@ -404,14 +411,6 @@ class Uptime:
         self._ms += tm.ticks_diff(now, self._t)
         self._t = now
         return self._ms // 1000
-
-
-class _Hooks:
-    """The store's listener on the counting loop."""
-
-    def __init__(self, st, time_mod):
-        self.st = st
-        self._time = time_mod
 
     def on_steps(self, idx, dirs, k, t_ms):
         f = b = u = 0
@@ -434,7 +433,7 @@ class _Hooks:
         t = rec.get("t")
         if t is not None:
             # the loop's records carry ticks_ms: date them by how long ago that was
-            up = st.clock() - self._time.ticks_diff(self._time.ticks_ms(), t) // 1000
+            up = self() - self._time.ticks_diff(self._time.ticks_ms(), t) // 1000
         st.event(rec, up)
 
     def on_shutdown(self):
@@ -446,8 +445,10 @@ def attach(app):
     # board.json may shorten the save interval and the bins (tests of power cuts
     # during writes); the defaults are what a board needs
     cfg = app.cfg
-    st = Store("data", Uptime(time), save_every_s=cfg.get("store_save_s", 120),
+    hooks = _Hooks(time)
+    st = Store("data", hooks, save_every_s=cfg.get("store_save_s", 120),
                bin_s=cfg.get("store_bin_s", BIN_S))
+    hooks.st = st
     st.event({"type": "boot", "board": app.board_name})
-    app.add_listener(_Hooks(st, time))
+    app.add_listener(hooks)
     return st

