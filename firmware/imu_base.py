@@ -21,6 +21,25 @@ class IMUError(Exception):
     """No supported chip where one was expected (missing, or another chip's ID)."""
 
 
+class Registers:
+    """A chip on a bus that is passed in (a machine.I2C): one- and two-byte register
+    access through preallocated buffers."""
+
+    def _bus(self, i2c, addr):
+        self.i2c = i2c
+        self.addr = addr
+        self._b1 = bytearray(1)
+        self._b2 = bytearray(2)
+
+    def _w(self, reg, val):
+        self._b1[0] = val
+        self.i2c.writeto_mem(self.addr, reg, self._b1)
+
+    def _r(self, reg):
+        self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
+        return self._b1[0]
+
+
 def nearest(table, value):
     """Index of the entry of `table` closest to `value`."""
     best = 0
@@ -28,6 +47,24 @@ def nearest(table, value):
         if abs(table[i] - value) < abs(table[best] - value):
             best = i
     return best
+
+
+def le16_into(src, out, n, gyro, stride):
+    """Little-endian int16 samples -> out: `n` samples, the gyro's three words first in each
+    when `gyro`, stored after the accelerometer's in `out`."""
+    j = 0
+    o = 0
+    for _ in range(n):
+        if gyro:
+            for k in range(3):
+                v = src[j] | (src[j + 1] << 8)
+                out[o + 3 + k] = v - 65536 if v & 0x8000 else v
+                j += 2
+        for k in range(3):
+            v = src[j] | (src[j + 1] << 8)
+            out[o + k] = v - 65536 if v & 0x8000 else v
+            j += 2
+        o += stride
 
 
 def be16_into(src, out, n, frame, vals, stride):

@@ -7,7 +7,7 @@ keeps its newest data when full, so a full FIFO means samples were lost.
 """
 from micropython import const
 
-from imu_base import IMUError, nearest
+from imu_base import IMUError, Registers, le16_into, nearest
 
 _CHIP_ID = const(0x00)
 _FIFO_LENGTH_0 = const(0x22)
@@ -37,12 +37,11 @@ RANGES = (2, 4, 8, 16)
 _RANGE_CODES = (0x03, 0x05, 0x08, 0x0C)
 
 
-class BMI160:
+class BMI160(Registers):
     has_wm_irq = True
 
     def __init__(self, i2c, addr=None, rate_hz=50, range_g=4, gyro=False, batch=64):
-        self.i2c = i2c
-        self.addr = ADDRESSES[0] if addr is None else addr
+        self._bus(i2c, ADDRESSES[0] if addr is None else addr)
         ri = nearest(RATES, rate_hz)
         if gyro and ri == 0:
             ri = 1
@@ -63,8 +62,6 @@ class BMI160:
         self._batch = batch
         self._raw = bytearray(batch * self._frame)
         self._mv = memoryview(self._raw)
-        self._b1 = bytearray(1)
-        self._b2 = bytearray(2)
         self.init()
 
     def _w(self, reg, val):
@@ -73,9 +70,6 @@ class BMI160:
         self.i2c.writeto_mem(self.addr, reg, self._b1)
         time.sleep_us(500)      # writes in suspend mode need 450 us between them
 
-    def _r(self, reg):
-        self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        return self._b1[0]
 
     def init(self):
         import time
@@ -132,20 +126,7 @@ class BMI160:
         if n <= 0:
             return 0
         self.i2c.readfrom_mem_into(self.addr, _FIFO_DATA, self._mv[:n * self._frame])
-        raw = self._raw
-        j = 0
-        o = 0
-        for _ in range(n):
-            if self.gyro:        # gyro first in each frame
-                for k in range(3):
-                    v = raw[j] | (raw[j + 1] << 8)
-                    out[o + 3 + k] = v - 65536 if v & 0x8000 else v
-                    j += 2
-            for k in range(3):
-                v = raw[j] | (raw[j + 1] << 8)
-                out[o + k] = v - 65536 if v & 0x8000 else v
-                j += 2
-            o += self.stride
+        le16_into(self._raw, out, n, self.gyro, self.stride)   # gyro words first in each
         return n
 
     def power_down(self):

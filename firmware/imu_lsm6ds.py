@@ -8,7 +8,7 @@ stores 7-byte words, a tag byte then one sensor's x, y, z, read from 0x78. Rates
 """
 from micropython import const
 
-from imu_base import IMUError, nearest
+from imu_base import IMUError, Registers, le16_into, nearest
 
 _FIFO_CTRL1 = const(0x06)     # LSM6DS3: threshold, words
 _FIFO_CTRL3 = const(0x08)     # LSM6DS3: decimation per sensor
@@ -45,12 +45,11 @@ _FS = (0, 2, 3, 1)                     # FS_XL code per range
 _MG_PER_LSB = (0.061, 0.122, 0.244, 0.488)
 
 
-class LSM6DS:
+class LSM6DS(Registers):
     has_wm_irq = True
 
     def __init__(self, i2c, addr=None, rate_hz=52, range_g=4, gyro=False, batch=64):
-        self.i2c = i2c
-        self.addr = ADDRESSES[0] if addr is None else addr
+        self._bus(i2c, ADDRESSES[0] if addr is None else addr)
         self._ri = nearest(RATES, rate_hz)
         self.rate_hz = RATES[self._ri]
         self._gi = nearest(RANGES, range_g)
@@ -69,17 +68,9 @@ class LSM6DS:
         self._batch = batch
         self._raw = bytearray(batch * (14 if gyro else 7))
         self._mv = memoryview(self._raw)
-        self._b1 = bytearray(1)
-        self._b2 = bytearray(2)
         self.init()
 
-    def _w(self, reg, val):
-        self._b1[0] = val
-        self.i2c.writeto_mem(self.addr, reg, self._b1)
 
-    def _r(self, reg):
-        self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        return self._b1[0]
 
     def init(self):
         import time
@@ -150,20 +141,7 @@ class LSM6DS:
             return 0
         nb = n * self.stride * 2
         self.i2c.readfrom_mem_into(self.addr, _FIFO_DATA_OUT_L, self._mv[:nb])
-        raw = self._raw
-        j = 0
-        o = 0
-        for _ in range(n):
-            if self.gyro:       # gyro words come first in each pattern
-                for k in range(3):
-                    v = raw[j] | (raw[j + 1] << 8)
-                    out[o + 3 + k] = v - 65536 if v & 0x8000 else v
-                    j += 2
-            for k in range(3):
-                v = raw[j] | (raw[j + 1] << 8)
-                out[o + k] = v - 65536 if v & 0x8000 else v
-                j += 2
-            o += self.stride
+        le16_into(self._raw, out, n, self.gyro, self.stride)   # gyro words first in each
         return n
 
     def _read_tagged(self, out, max_n, words):

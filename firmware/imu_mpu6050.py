@@ -8,7 +8,7 @@ loop wakes on a timer.
 """
 from micropython import const
 
-from imu_base import IMUError, be16_into, nearest
+from imu_base import IMUError, Registers, be16_into, nearest
 
 _SMPLRT_DIV = const(0x19)
 _CONFIG = const(0x1A)
@@ -47,12 +47,11 @@ _DLPF = (6, 5, 4, 3, 2)        # filter bandwidth just under half the rate
 RANGES = (2, 4, 8, 16)
 
 
-class MPU6050:
+class MPU6050(Registers):
     has_wm_irq = False
 
     def __init__(self, i2c, addr=None, rate_hz=50, range_g=4, gyro=False, batch=64):
-        self.i2c = i2c
-        self.addr = ADDRESSES[0] if addr is None else addr
+        self._bus(i2c, ADDRESSES[0] if addr is None else addr)
         ri = nearest(RATES, rate_hz)
         self._ri = ri
         self.rate_hz = RATES[ri]
@@ -73,17 +72,9 @@ class MPU6050:
         self._batch = batch
         self._raw = bytearray(batch * (16 if gyro else 8))
         self._mv = memoryview(self._raw)
-        self._b1 = bytearray(1)
-        self._b2 = bytearray(2)
         self.init()
 
-    def _w(self, reg, val):
-        self._b1[0] = val
-        self.i2c.writeto_mem(self.addr, reg, self._b1)
 
-    def _r(self, reg):
-        self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
-        return self._b1[0]
 
     def init(self):
         import time
