@@ -2,13 +2,24 @@
 
 `--json` prints {"days": [{"date", "device", "forward", "backward", "unknown", "total",
 "retro_goal", "goal_reached", "sessions", "long_cues", "stumbles", "falls", "events"}],
-"sessions": [...], "events": [...], "weeks": [...]}.
+"sessions": [...], "events": [...], "weeks": [{"week", "device", "days", "total", "forward",
+"backward", "unknown", "goal_days", "sessions", "long_cues", "stumbles", "falls"}]}.
+
+The text output is one line per day and device (forward, backward, unknown, total, the retro
+goal progress, sessions, long-session cues, stumbles, falls), then the retro sessions and the
+events of the period, then the weekly view. A time marked "~" is approximate (the board had
+not had its clock set when it happened).
 """
 from __future__ import annotations
 
 import json
 
 from .history_db import History, add_db_argument, weeks
+
+ACTIVITIES = {"walk_backward": "walking backward", "walk_forward": "walking forward",
+              "walk": "walking", "moving": "moving", "still": "still"}
+
+APPROX_NOTE = "~ approximate time: the board's clock had not been set when it happened"
 
 
 def collect(hist: History, days: int | None) -> dict:
@@ -20,6 +31,40 @@ def collect(hist: History, days: int | None) -> dict:
             "weeks": weeks(rows)}
 
 
+def describe(e: dict) -> tuple[str, str]:
+    """(what, details) of an event record, in words."""
+    t = e.get("type")
+    if t == "retro_goal":
+        return "retro goal reached", f"{e.get('backward')} backward steps (goal {e.get('goal')})"
+    if t == "retro_long":
+        return ("long retro session",
+                f"{int(e.get('dur_ms', 0)) // 1000} s, {e.get('steps')} steps: time for a break")
+    if t == "fall":
+        what = "fall" if e.get("kind") == "fall" else "stumble"
+        act = ACTIVITIES.get(str(e.get("activity")), str(e.get("activity", "?")))
+        return what, f"while {act}" + (f", peak {e['peak_mg'] / 1000:.1f} g" if e.get("peak_mg") else "")
+    if t == "fault":
+        return "sensor fault", f"{e.get('kind')}: {e.get('msg', '')}"
+    if t == "calibration":
+        return "calibration", ("forward axis " + str(e.get("axis"))) if e.get("ok") else "failed"
+    skip = {"type", "device", "seq", "time", "approx_time"}
+    return str(t), ", ".join(f"{k} {v}" for k, v in e.items() if k not in skip)
+
+
+def duration(ms) -> str:
+    s = int(ms or 0) // 1000
+    return f"{s // 60} min {s % 60:02d} s"
+
+
+def unknown_share(s: dict) -> str:
+    return f"{int(s.get('unknown_pm', 0) or 0) / 10:.1f}%"
+
+
+def when(e: dict) -> str:
+    """The event's time, "~" in front when it is approximate."""
+    return ("~" if e.get("approx_time") else "") + str(e["time"])
+
+
 def add_parser(sub):
     p = sub.add_parser("history", help="daily steps from the history",
                        description="Daily forward and backward steps, the retro goal, "
@@ -28,6 +73,53 @@ def add_parser(sub):
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_db_argument(p)
     return p
+
+
+def format_text(data: dict) -> str:
+    out = [f"{'date':10}  {'device':12} {'forward':>7} {'backward':>8} {'unknown':>7} "
+           f"{'total':>7}  {'retro goal':>13}  {'sessions':>8}  {'long cues':>9}  "
+           f"{'stumbles':>8}  {'falls':>5}"]
+    for d in data["days"]:
+        goal = f"{d['backward']}/{d['retro_goal']}" + (" ok" if d["goal_reached"] else "")
+        out.append(f"{d['date']:10}  {d['device'][:12]:12} {d['forward']:7} {d['backward']:8} "
+                   f"{d['unknown']:7} {d['total']:7}  {goal:>13}  {d['sessions']:8}  "
+                   f"{d['long_cues']:9}  {d['stumbles']:8}  {d['falls']:5}")
+    approx = False
+    out.append("")
+    if data["sessions"]:
+        out.append("retro sessions")
+        out.append(f"  {'start':21} {'device':12} {'duration':>12} {'steps':>6} "
+                   f"{'cadence':>9} {'unknown':>8}")
+        for s in data["sessions"]:
+            approx |= bool(s.get("approx_time"))
+            out.append(f"  {when(s):21} {s['device'][:12]:12} {duration(s.get('dur_ms')):>12} "
+                       f"{s.get('steps', ''):>6} {str(s.get('cadence', '')) + '/min':>9} "
+                       f"{unknown_share(s):>8}" + ("  long" if s.get("long") else ""))
+    else:
+        out.append("no retro session in this period")
+    out.append("")
+    shown = [e for e in data["events"] if e.get("type") != "boot"]
+    if shown:
+        out.append("events")
+        out.append(f"  {'time':21} {'device':12} {'kind':20} details")
+        for e in shown:
+            approx |= bool(e.get("approx_time"))
+            what, details = describe(e)
+            out.append(f"  {when(e):21} {e['device'][:12]:12} {what:20} {details}")
+    else:
+        out.append("no events in this period")
+    if approx:
+        out.append(f"  ({APPROX_NOTE})")
+    if data["weeks"]:
+        out.append("")
+        out.append(f"{'week of':10}  {'device':12} {'days':>4} {'total':>7} {'backward':>8}  "
+                   f"{'goal days':>9}  {'sessions':>8}  {'long cues':>9}  {'stumbles':>8}  "
+                   f"{'falls':>5}")
+        for w in data["weeks"]:
+            out.append(f"{w['week']:10}  {w['device'][:12]:12} {w['days']:4} {w['total']:7} "
+                       f"{w['backward']:8}  {w['goal_days']:9}  {w['sessions']:8}  "
+                       f"{w['long_cues']:9}  {w['stumbles']:8}  {w['falls']:5}")
+    return "\n".join(out)
 
 
 def run(args) -> int:
@@ -42,17 +134,5 @@ def run(args) -> int:
     if not data["days"]:
         print(f"no steps in the history yet ({hist.path}); run `retrostep sync`")
         return 0
-    print(f"{'date':10}  {'device':12} {'total':>7} {'forward':>7} {'backward':>8} "
-          f"{'unknown':>7}  {'retro goal':>10}  sessions  events")
-    for d in data["days"]:
-        goal = f"{d['backward']}/{d['retro_goal']}" + (" ok" if d["goal_reached"] else "")
-        print(f"{d['date']:10}  {d['device'][:12]:12} {d['total']:7} {d['forward']:7} "
-              f"{d['backward']:8} {d['unknown']:7}  {goal:>10}  {d['sessions']:8}  "
-              f"{d['long_cues'] + d['stumbles'] + d['falls']:6}")
-    if len(data["weeks"]) > 1 or len(data["days"]) > 7:
-        print()
-        print(f"{'week of':10}  {'device':12} {'total':>7} {'backward':>8}  goal days  sessions")
-        for w in data["weeks"]:
-            print(f"{w['week']:10}  {w['device'][:12]:12} {w['total']:7} {w['backward']:8}  "
-                  f"{w['goal_days']:9}  {w['sessions']:8}")
+    print(format_text(data))
     return 0

@@ -30,6 +30,8 @@ CREATE INDEX IF NOT EXISTS records_t ON records (t);
 CREATE TABLE IF NOT EXISTS syncs (
     id INTEGER PRIMARY KEY, uid TEXT, sid TEXT, at REAL, received INTEGER, new INTEGER,
     last_seq INTEGER);
+CREATE TABLE IF NOT EXISTS settings_log (
+    uid TEXT, at REAL, settings TEXT, PRIMARY KEY (uid, at));
 """
 
 DEFAULT_GOAL = 400
@@ -53,6 +55,12 @@ class History:
             self.con = sqlite3.connect(self.path, timeout=10)
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.executescript(SCHEMA)
+            with self.con:
+                # a history from before the dated settings: what it last saw, when it saw it
+                self.con.execute(
+                    "INSERT OR IGNORE INTO settings_log SELECT uid, last_sync, settings "
+                    "FROM devices WHERE settings IS NOT NULL AND last_sync IS NOT NULL AND "
+                    "uid NOT IN (SELECT uid FROM settings_log)")
         except sqlite3.DatabaseError as e:
             raise UserError(f"{self.path}: not a retrostep history ({e})") from None
 
@@ -86,8 +94,16 @@ class History:
                 " fw=excluded.fw, last_sync=excluded.last_sync, info=excluded.info",
                 (uid, info.get("board"), info.get("fw"), now, now, json.dumps(info)))
             if settings is not None:
-                self.con.execute("UPDATE devices SET settings=? WHERE uid=?",
-                                 (json.dumps(settings), uid))
+                text = json.dumps(settings, sort_keys=True)
+                self.con.execute("UPDATE devices SET settings=? WHERE uid=?", (text, uid))
+                # a dated record of the settings seen at each sync (only when they changed):
+                # a past day keeps the goal that was in force on it
+                prev = self.con.execute(
+                    "SELECT settings FROM settings_log WHERE uid=? AND at<=? "
+                    "ORDER BY at DESC LIMIT 1", (uid, now)).fetchone()
+                if prev is None or json.loads(prev[0]) != json.loads(text):
+                    self.con.execute("INSERT OR REPLACE INTO settings_log VALUES (?, ?, ?)",
+                                     (uid, now, text))
             for b, off, _last, est in boots:
                 if off is None:
                     continue
@@ -125,6 +141,24 @@ class History:
         return [{"uid": u, "board": b, "fw": f, "first_sync": fs, "last_sync": ls,
                  "settings": json.loads(s) if s else {}} for u, b, f, fs, ls, s in rows]
 
+    def settings_history(self, uid: str) -> list[tuple[float, dict]]:
+        """(time seen at a sync, settings) of one device, oldest first."""
+        rows = self.con.execute("SELECT at, settings FROM settings_log WHERE uid=? ORDER BY at",
+                                (uid,))
+        return [(at, json.loads(s) if s else {}) for at, s in rows]
+
+    def goal_on(self, uid: str, date: str,
+                log: list[tuple[float, dict]] | None = None) -> int | None:
+        """The retro goal in force on a local date: from the latest settings seen at or before
+        the day's end; None when no sync had seen the settings by then."""
+        if log is None:
+            log = self.settings_history(uid)
+        end = (dt.datetime.fromisoformat(date) + dt.timedelta(days=1)).timestamp()
+        seen = [s for at, s in log if at < end]
+        if seen:
+            return int(seen[-1].get("retro_goal", DEFAULT_GOAL))
+        return None
+
     def totals(self, uid: str | None = None) -> tuple[int, int, int]:
         q = "SELECT COALESCE(SUM(forward),0), COALESCE(SUM(backward),0), " \
             "COALESCE(SUM(unknown),0) FROM records WHERE kind=1"
@@ -136,8 +170,10 @@ class History:
 
     def days(self, days: int | None = None, today: dt.date | None = None) -> list[dict]:
         """Per local date and device: steps, retro goal and what happened."""
-        goals = {d["uid"]: int(d["settings"].get("retro_goal", DEFAULT_GOAL))
-                 for d in self.devices()}
+        devs = self.devices()
+        current = {d["uid"]: int(d["settings"].get("retro_goal", DEFAULT_GOAL)) for d in devs}
+        logs = {d["uid"]: self.settings_history(d["uid"]) for d in devs}
+        goal_events: dict[tuple[str, str], int] = {}
         out: dict[tuple[str, str], dict] = {}
         rows = self.con.execute("SELECT uid, kind, t, forward, backward, unknown, type, data "
                                 "FROM records ORDER BY t")
@@ -147,7 +183,7 @@ class History:
             if d is None:
                 d = out[(date, uid)] = {
                     "date": date, "device": uid, "forward": 0, "backward": 0, "unknown": 0,
-                    "total": 0, "retro_goal": goals.get(uid, DEFAULT_GOAL),
+                    "total": 0, "retro_goal": None,
                     "goal_reached": False, "sessions": 0, "long_cues": 0, "stumbles": 0,
                     "falls": 0, "events": 0}
             if kind == 1:
@@ -166,8 +202,22 @@ class History:
                     d["falls" if ev.get("kind") == "fall" else "stumbles"] += 1
                 elif typ == "retro_goal":
                     d["goal_reached"] = True
+                    if isinstance(ev.get("goal"), int):
+                        goal_events[(date, uid)] = ev["goal"]
         res = sorted(out.values(), key=lambda d: (d["date"], d["device"]))
         for d in res:
+            # the goal in force that day: the settings seen by the latest sync at or before
+            # the day's end; for a day before any sync saw them, the goal its own retro_goal
+            # record names, else the first settings seen (else the current ones)
+            uid = d["device"]
+            log = logs.get(uid) or []
+            goal = self.goal_on(uid, d["date"], log)
+            if goal is None:
+                goal = goal_events.get((d["date"], uid))
+            if goal is None:
+                goal = (int(log[0][1].get("retro_goal", DEFAULT_GOAL)) if log
+                        else current.get(uid, DEFAULT_GOAL))
+            d["retro_goal"] = goal
             if d["retro_goal"] and d["backward"] >= d["retro_goal"]:
                 d["goal_reached"] = True
         if days is not None:
@@ -215,9 +265,10 @@ def weeks(days: list[dict]) -> list[dict]:
         if w is None:
             w = out[(monday, d["device"])] = {
                 "week": monday, "device": d["device"], "total": 0, "forward": 0,
-                "backward": 0, "unknown": 0, "goal_days": 0, "sessions": 0, "falls": 0,
-                "stumbles": 0, "days": 0}
-        for k in ("total", "forward", "backward", "unknown", "sessions", "falls", "stumbles"):
+                "backward": 0, "unknown": 0, "goal_days": 0, "sessions": 0, "long_cues": 0,
+                "falls": 0, "stumbles": 0, "days": 0}
+        for k in ("total", "forward", "backward", "unknown", "sessions", "long_cues", "falls",
+                  "stumbles"):
             w[k] += d[k]
         w["goal_days"] += int(d["goal_reached"])
         w["days"] += 1

@@ -7,15 +7,12 @@ import datetime as dt
 import html
 from pathlib import Path
 
-from .history_cmd import collect
+from .history_cmd import ACTIVITIES, APPROX_NOTE, collect, describe  # noqa: F401
 from .history_db import History, add_db_argument
 
 ADVICE = ("A few hundred backward steps a day (300 to 500 is typical), on a flat, clear "
           "surface, slowly. Talk to a doctor first if you have vertigo or a balance "
           "disorder, severe arthritis, recent surgery or a neurological condition.")
-
-ACTIVITIES = {"walk_backward": "walking backward", "walk_forward": "walking forward",
-              "walk": "walking", "moving": "moving", "still": "still"}
 
 FWD = "#3b78b5"
 BWD = "#e08a1e"
@@ -29,6 +26,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0} th,td{padding:.25em .7em;
 text-align:right;border-bottom:1px solid #e3e3e3} th{background:#f6f6f6}
 td.l,th.l{text-align:left} .ok{color:#2a7a2a;font-weight:600}
+.approx{text-decoration:underline dotted;cursor:help}
 .legend span{display:inline-block;margin-right:1.2em} .sw{display:inline-block;width:.9em;
 height:.9em;vertical-align:middle;margin-right:.3em}
 svg text{font-size:11px;fill:#444}
@@ -37,6 +35,13 @@ svg text{font-size:11px;fill:#444}
 
 def _e(x) -> str:
     return html.escape(str(x))
+
+
+def _when(e: dict) -> str:
+    """An event's time; "~" in front, with a title saying why, when it is approximate."""
+    if e.get("approx_time"):
+        return (f'<span class="approx" title="{_e(APPROX_NOTE)}">~{_e(e["time"])}</span>')
+    return _e(e["time"])
 
 
 def _nice_max(v: float) -> float:
@@ -171,12 +176,13 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
                            height=200))
     parts.append("<h2>Weekly view</h2><table id=\"weeks\"><tr><th class=l>week of</th>"
                  "<th class=l>device</th><th>days</th><th>total</th><th>backward</th>"
-                 "<th>goal reached</th><th>sessions</th><th>stumbles</th><th>falls</th></tr>")
+                 "<th>goal reached</th><th>sessions</th><th>long-session cues</th><th>stumbles</th>"
+                 "<th>falls</th></tr>")
     for w in data["weeks"]:
         parts.append(f"<tr><td class=l>{w['week']}</td><td class=l>{_e(w['device'])}</td>"
                      f"<td>{w['days']}</td><td>{w['total']}</td><td>{w['backward']}</td>"
                      f"<td>{w['goal_days']} days</td><td>{w['sessions']}</td>"
-                     f"<td>{w['stumbles']}</td><td>{w['falls']}</td></tr>")
+                     f"<td>{w['long_cues']}</td><td>{w['stumbles']}</td><td>{w['falls']}</td></tr>")
     parts.append("</table>")
     parts.append("<h2>Days</h2><table id=\"days\"><tr><th class=l>date</th><th class=l>device"
                  "</th><th>total</th><th>forward</th><th>backward</th><th>unknown</th>"
@@ -197,7 +203,7 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
                      "<th>unknown share</th><th>long</th></tr>")
         for s in data["sessions"][-200:]:
             dur = int(s.get("dur_ms", 0)) // 1000
-            parts.append(f"<tr><td class=l>{_e(s['time'])}</td><td class=l>{_e(s['device'])}"
+            parts.append(f"<tr><td class=l>{_when(s)}</td><td class=l>{_e(s['device'])}"
                          f"</td><td>{dur // 60} min {dur % 60:02d} s</td><td>{s.get('steps', '')}"
                          f"</td><td>{s.get('backward', '')}</td><td>{s.get('cadence', '')}/min"
                          f"</td><td>{int(s.get('unknown_pm', 0)) / 10:.1f}%</td>"
@@ -211,33 +217,16 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
         parts.append('<table id="events"><tr><th class=l>time</th><th class=l>device</th>'
                      "<th class=l>event</th><th class=l>details</th></tr>")
         for e in shown[-300:]:
-            parts.append(f"<tr><td class=l>{_e(e['time'])}</td><td class=l>{_e(e['device'])}"
+            parts.append(f"<tr><td class=l>{_when(e)}</td><td class=l>{_e(e['device'])}"
                          f"</td><td class=l>{_e(describe(e)[0])}</td><td class=l>"
                          f"{_e(describe(e)[1])}</td></tr>")
         parts.append("</table>")
     else:
         parts.append("<p>No events in this period.</p>")
+    if any(e.get("approx_time") for e in shown + data["sessions"][-200:]):
+        parts.append(f'<p class="muted" id="approx-note">{_e(APPROX_NOTE)}.</p>')
     parts.append("</body></html>")
     return "".join(parts)
-
-
-def describe(e: dict) -> tuple[str, str]:
-    t = e.get("type")
-    if t == "retro_goal":
-        return "retro goal reached", f"{e.get('backward')} backward steps (goal {e.get('goal')})"
-    if t == "retro_long":
-        return ("long retro session",
-                f"{int(e.get('dur_ms', 0)) // 1000} s, {e.get('steps')} steps: time for a break")
-    if t == "fall":
-        what = "fall" if e.get("kind") == "fall" else "stumble"
-        act = ACTIVITIES.get(str(e.get("activity")), str(e.get("activity", "?")))
-        return what, f"while {act}" + (f", peak {e['peak_mg'] / 1000:.1f} g" if e.get("peak_mg") else "")
-    if t == "fault":
-        return "sensor fault", f"{e.get('kind')}: {e.get('msg', '')}"
-    if t == "calibration":
-        return "calibration", ("forward axis " + str(e.get("axis"))) if e.get("ok") else "failed"
-    skip = {"type", "device", "seq", "time", "approx_time"}
-    return str(t), ", ".join(f"{k} {v}" for k, v in e.items() if k not in skip)
 
 
 def write_report(hist: History, path: Path, days: int | None = 30) -> Path:

@@ -316,5 +316,52 @@ def test_benchmark_prints_detection_and_false_alarm_rates(capsys):
     assert res["detection_rate_falls"] >= 0.9
     assert res["detection_rate_stumbles"] >= 0.6
     assert res["false_alarm_rate_nonfall"] <= 0.05
+    # the non-fall activities: the events reported on them are false alarms, counted, and
+    # few (at most 1 in 10 segments of each kind)
     for kind in simfalls.NONFALL_KINDS:
-        assert res["per_kind"][kind]["detected"] == 0
+        r = res["per_kind"][kind]
+        assert r["n"] >= 20
+        assert r["segments_with_false"] <= r["false"] <= 0.1 * r["n"], (kind, r)
+        assert f"  {kind:18s} {r['n']:5d} {'-':>9s} {r['false']:13d}" in out
+
+
+def test_the_scorer_counts_detections_and_false_alarms():
+    hit_fall = simfalls.make("fall", rate_hz=50.0, seed=0)
+    sit = simfalls.make("sit_hard", rate_hz=50.0, seed=0)
+    assert hit_fall.label == "fall" and sit.label is None
+    at = {"kind": "fall", "t": hit_fall.event_ms + bench_fall.MATCH_MS - 1}
+    late = {"kind": "fall", "t": hit_fall.event_ms + bench_fall.MATCH_MS + 1}
+    wrong = {"kind": "stumble", "t": hit_fall.event_ms}
+    s = bench_fall.score(hit_fall, [at])
+    assert s["detected"] and s["false"] == 0 and s["event"] is at
+    s = bench_fall.score(hit_fall, [wrong, late, at])
+    assert s["detected"] and s["false"] == 2
+    s = bench_fall.score(hit_fall, [wrong, late])
+    assert not s["detected"] and s["false"] == 2
+    assert bench_fall.score(hit_fall, [])["detected"] is False
+    # on a non-fall activity every event is a false alarm, whatever its kind or time
+    s = bench_fall.score(sit, [{"kind": "stumble", "t": 1000}, {"kind": "fall", "t": 3000}])
+    assert not s["detected"] and s["false"] == 2
+    assert bench_fall.score(sit, [])["false"] == 0
+
+
+def test_the_benchmark_counts_injected_detections_and_false_alarms(monkeypatch, capsys):
+    # a detector that reports every labelled event exactly and one stumble on every
+    # non-fall segment: the benchmark must count all of them
+    def fake(seg, lsb_per_g=bench_fall.LSB_PER_G, mod=None):
+        if seg.label is not None:
+            return [{"kind": seg.label, "t": seg.event_ms}]
+        return [{"kind": "stumble", "t": 500}, {"kind": "fall", "t": 900}]
+
+    monkeypatch.setattr(bench_fall, "run_segment", fake)
+    monkeypatch.setattr(bench_fall, "_walking_false_alarms", lambda mod, quick: None)
+    res = bench_fall.run(quick=True)
+    capsys.readouterr()
+    for kind in simfalls.NONFALL_KINDS:
+        r = res["per_kind"][kind]
+        assert (r["detected"], r["false"], r["segments_with_false"]) == (0, 2 * r["n"], r["n"])
+    assert res["false_alarm_rate_nonfall"] == 1.0
+    for kind in set(simfalls.ALL_KINDS) - set(simfalls.NONFALL_KINDS):
+        r = res["per_kind"][kind]
+        assert (r["detected"], r["false"]) == (r["n"], 0), kind
+    assert res["detection_rate_falls"] == res["detection_rate_stumbles"] == 1.0

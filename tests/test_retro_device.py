@@ -166,15 +166,71 @@ def test_history_days_count_every_step_once(day):
     assert abs((fwd + bwd + unk) - len(tr.step_ms)) <= 0.03 * len(tr.step_ms)
 
 
-def test_a_session_still_open_at_a_clean_stop_is_kept(tmp_path):
+@pytest.fixture(scope="module")
+def short_trace(tmp_path_factory):
+    """A short walk then 120 backward steps, worn as the sim board's config says; the trace
+    ends a second after the last backward step."""
+    tmp = tmp_path_factory.mktemp("short")
     board = json.loads((BOARDS / "sim.json").read_text())
     m = board["mount"]
     tr = simulate(script="walk 20, retro 120", placement=board["placement"],
                   sensor=board["imu"]["chip"], rate_hz=board["imu"]["rate_hz"], seed=2,
                   mount=f"fwd={m['forward_axis']},up={m['up_axis']}")
-    write(tr, tmp_path, "t")
+    write(tr, tmp, "t")
+    return tmp / "t.csv"
+
+
+def flash_records(flash):
+    """The records the firmware saved on the virtual flash, read as a sync reads them."""
+    from host_tools.link_client import parse_records
+    from host_tools.mpcompat import firmware_module
+    st = firmware_module("store").Store(str(flash / "data"), lambda: 0)
+    buf = bytearray(1024)
+    recs = []
+    while True:
+        c, used = st.read_since(recs[-1].seq if recs else 0, buf)
+        if not c:
+            break
+        recs += parse_records(bytes(buf[:used]))
+    return recs
+
+
+def led_changes_of(pattern):
+    """LED changes one cue pattern makes: on/off per element, then off at its end."""
+    return len(pattern) + len(pattern) % 2
+
+
+@pytest.mark.parametrize("case,settings", [
+    ("cues", {"retro_goal": 40, "retro_long_steps": 90, "cues": 1}),
+    ("muted", {"retro_goal": 40, "retro_long_steps": 90, "cues": 0}),
+    ("no records", {"retro_goal": 0, "retro_long_steps": 0, "retro_long_s": 0, "cues": 1}),
+])
+def test_goal_and_long_session_records_drive_the_board_led(tmp_path, short_trace, case, settings):
+    # fall detection off: only the retro guidance may cue
     flash = install_firmware(tmp_path / "flash")
-    played = virtual.run(flash, trace=tmp_path / "t.csv", fast=True, heap_kb=None)
+    (flash / "settings.json").write_text(json.dumps({**settings, "fall_detect": 0}))
+    played = virtual.run(flash, trace=short_trace, fast=True, heap_kb=None)
+    assert played.returncode == 0 and played.stopped, played.stdout + played.stderr
+    assert played.stopped["backward"] >= 110
+    cues = [r.data["type"] for r in flash_records(flash)
+            if r.kind == 2 and r.data["type"] in ("retro_goal", "retro_long")]
+    changes = played.world["led_changes"]
+    if case == "no records":
+        assert cues == [] and changes == 0
+        return
+    # the goal (40 backward steps) and the long session (90 steps) are recorded either way
+    assert cues == ["retro_goal", "retro_long"]
+    if case == "muted":
+        assert changes == 0
+    else:
+        from host_tools.mpcompat import firmware_module
+        retro = firmware_module("retro")
+        assert changes == led_changes_of(retro.CUE_GOAL) + led_changes_of(retro.CUE_LONG) > 0
+
+
+def test_a_session_still_open_at_a_clean_stop_is_kept(tmp_path, short_trace):
+    flash = install_firmware(tmp_path / "flash")
+    played = virtual.run(flash, trace=short_trace, fast=True, heap_kb=None)
     assert played.returncode == 0 and played.stopped, played.stdout + played.stderr
     # the trace ends a second after the last backward step: the session is still open
     # when the firmware stops, and the stop must not lose it
