@@ -32,6 +32,13 @@ def _available():
     return {c: m for c, m in COMMANDS.items() if (here / f"{m}.py").exists()}
 
 
+def _accept_db(p):
+    # Scripts pass `--db FILE` to every command; those that keep no history accept it too.
+    if "--db" not in p._option_string_actions:
+        p.add_argument("--db", metavar="FILE",
+                       help="accepted like every command's; this command does not use the history")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     cmds = _available()
@@ -45,6 +52,7 @@ def main(argv=None):
         mod = importlib.import_module(f"host_tools.{modname}")
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run)
+        _accept_db(p)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
