@@ -31,7 +31,7 @@ console text (prints, tracebacks) can share the port:
            the CRC32 covers version..payload
 
 Lines without "~" are console text: the host skips them; the device answers a non-empty
-one with ERR garbage. The host numbers its requests (seq 1..65535, wrapping) and resends
+one with ERR garbage. The host numbers its requests (seq 1..65534, wrapping) and resends
 the same request with the same seq when no reply comes; every request is idempotent, so a
 repeat is harmless. The device answers each request with one frame of the same seq and
 cmd | 0x80, or ERR (cmd 0x7F) with payload code u8 | message (UTF-8):

@@ -106,8 +106,9 @@ def probe_repl(port: str, wait: float = 4.0) -> bool:
         raise UserError(f"cannot open serial port {port}: {e}") from None
 
 
-def check_micropython(port: str) -> str:
-    if not probe_repl(port):
+def check_micropython(port: str, probe: bool = True) -> str:
+    """The board's sys.platform. Leaves the board at its REPL: the caller restarts it."""
+    if probe and not probe_repl(port):
         raise UserError(f"{port} is not answering as a MicroPython board (no REPL); flash "
                         "MicroPython first (see the README's board section)")
     r = mpremote(port, "exec", "import sys; print('MPY', sys.implementation.name, sys.platform)",
@@ -122,7 +123,25 @@ def check_micropython(port: str) -> str:
 
 def deploy(port: str, board: str, log=print) -> dict:
     cfg = board_config(board)
-    platform = check_micropython(port)
+    if not probe_repl(port):
+        raise UserError(f"{port} is not answering as a MicroPython board (no REPL); flash "
+                        "MicroPython first (see the README's board section)")
+    # the probe stopped the firmware at the REPL: whatever happens from here on (a refusal,
+    # a failed copy), the board is restarted so that it counts again
+    try:
+        res = _deploy_stopped(port, board, cfg)
+    except BaseException:
+        try:
+            restart(port)
+        except Exception:
+            pass    # the first error is the one to report
+        raise
+    restart(port)
+    return res
+
+
+def _deploy_stopped(port: str, board: str, cfg: dict) -> dict:
+    platform = check_micropython(port, probe=False)
     want = {"esp32": "esp32", "rp2": "rp2", "unix": "linux"}.get(cfg.get("port", ""), None)
     if want and platform != want:
         raise UserError(f"{port} runs MicroPython on {platform}, but board {board!r} is a "
@@ -150,7 +169,6 @@ def deploy(port: str, board: str, log=print) -> dict:
             r = mpremote(port, *args[:-1], timeout=120)
             if r.returncode != 0:
                 raise UserError(f"{port}: copying failed: {(r.stderr or r.stdout).strip()}")
-    restart(port)
     return {"copied": changed, "removed": remove, "skipped": sorted(set(files) - set(changed)),
             "platform": platform}
 

@@ -5,10 +5,17 @@ by the MicroPython Unix port. Its stdin/stdout sit on one pseudo-terminal; a rel
 bytes between that one and a second pseudo-terminal whose path is what host tools open.
 So the port stays put while the device process is killed (a power cut) and started again,
 and faults can be injected on the wire in either direction.
+
+An unplug (`VirtualDevice.unplug()`, or SIGUSR1 to `retrostep emulate`) is a pulled USB
+cable: the host's pseudo-terminal is closed under whoever holds it open (their reads and
+writes fail) and what is in flight is lost, while the firmware keeps counting; a fresh one
+is opened at once (a new /dev/pts path), and the symlink `VirtualDevice.link` always
+points to the current one. The device process dies with the emulator (Linux).
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import random
 import select
@@ -56,6 +63,26 @@ class WireFaults:
         return bytes(out)
 
 
+def _die_with_parent():
+    """A preexec_fn: the child is SIGKILLed when the thread that started it ends (Linux;
+    elsewhere nothing), so a killed emulator leaves no device process behind."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def pre():
+        prctl(1, signal.SIGKILL, 0, 0, 0)    # PR_SET_PDEATHSIG
+        if os.getppid() != parent:            # the parent died before that
+            os._exit(1)
+    return pre
+
+
 def _nonblock(fd: int):
     fl = fcntl.fcntl(fd, fcntl.F_GETFL)
     fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_NONBLOCK)
@@ -70,7 +97,7 @@ class VirtualDevice:
 
     def __init__(self, argv: list[str], cwd: Path, env: dict | None = None,
                  pythonpath: list[str] | None = None, heapsize: str | None = None,
-                 interactive: bool = True, log=None):
+                 interactive: bool = True, log=None, link: Path | None = None):
         self.argv = argv
         self.cwd = Path(cwd)
         self.cwd.mkdir(parents=True, exist_ok=True)
@@ -90,12 +117,55 @@ class VirtualDevice:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.auto_restart = True
-        # the host's side: stable for the whole life of the virtual device
+        # the host's side: stable for the whole life of the virtual device, until unplugged
+        self._own_link = None
+        if link is None:
+            import tempfile
+            self._own_link = Path(tempfile.mkdtemp(prefix="retrostep-port-"))
+            link = self._own_link / "tty"
+        self.link = Path(link)
+        self.unplugs = 0
+        self._unplug = threading.Event()
+        self._replugged = threading.Event()
+        self._host_master = self._host_slave = -1
+        self._plug()
+        self._relay = threading.Thread(target=self._run_relay, daemon=True)
+
+    def _plug(self):
+        """A fresh host-side pseudo-terminal; self.link points to it."""
         self._host_master, self._host_slave = os.openpty()
         tty.setraw(self._host_slave)
         _nonblock(self._host_master)
         self.path = os.ttyname(self._host_slave)
-        self._relay = threading.Thread(target=self._run_relay, daemon=True)
+        tmp = self.link.with_name(self.link.name + f".{os.getpid()}.new")
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        os.symlink(self.path, tmp)
+        os.replace(tmp, self.link)
+
+    def unplug(self, timeout: float = 5.0) -> str:
+        """Pulls the cable and plugs it in again: the host's pseudo-terminal is closed (the
+        holder's reads and writes fail, bytes in flight are lost), the firmware keeps
+        running, and a new one is opened. Returns the new path (self.link points to it)."""
+        if not self._relay.is_alive():
+            self._replug_now()
+            return self.path
+        self._replugged.clear()
+        self._unplug.set()
+        if not self._replugged.wait(timeout):
+            raise RuntimeError("the relay did not replug the port")
+        return self.path
+
+    def _replug_now(self):
+        for fd in (self._host_master, self._host_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._plug()
+        self.unplugs += 1
 
     # ---- process ---------------------------------------------------------------------
     def start(self):
@@ -114,7 +184,8 @@ class VirtualDevice:
             cmd.append("-i")
         cmd += self.argv
         proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=self.cwd,
-                                env=self.env, close_fds=True, start_new_session=True)
+                                env=self.env, close_fds=True, start_new_session=True,
+                                preexec_fn=_die_with_parent())
         os.close(slave)
         with self._lock:
             old = self._dev_master
@@ -148,6 +219,13 @@ class VirtualDevice:
             except OSError:
                 pass
         self._dev_master = self._host_master = self._host_slave = -1
+        try:
+            if self.link.is_symlink():
+                self.link.unlink()
+            if self._own_link:
+                self._own_link.rmdir()
+        except OSError:
+            pass
 
     def __enter__(self):
         return self if self._relay.is_alive() else self.start()
@@ -159,6 +237,10 @@ class VirtualDevice:
     def _run_relay(self):
         pending_to_dev = b""
         while not self._stop.is_set():
+            if self._unplug.is_set():
+                self._unplug.clear()
+                self._replug_now()      # only this thread uses the host's descriptors
+                self._replugged.set()
             with self._lock:
                 dev = self._dev_master
                 proc = self.proc
@@ -270,14 +352,22 @@ def sim_board(flash: Path, trace: str | Path | None = None, fast: bool = False,
               end: str = "rest", usb: bool = True, env: dict | None = None,
               heapsize: str | None = None, **kw) -> VirtualDevice:
     """A VirtualDevice that boots the sim board from `flash` (see install_firmware), its
-    emulated IMU fed by `trace` (lying still without one)."""
+    emulated IMU fed by `trace` (lying still without one). Its unique id comes from the
+    flash folder (stable per virtual device) unless RETROSTEP_SIM_UID is set."""
     e = {"RETROSTEP_SIM_FAST": "1" if fast else "0", "RETROSTEP_SIM_END": end,
          "RETROSTEP_SIM_USB": "1" if usb else "0"}
     if trace:
         e["RETROSTEP_SIM_TRACE"] = str(Path(trace).resolve())
     e.update(env or {})
+    if not (e.get("RETROSTEP_SIM_UID") or os.environ.get("RETROSTEP_SIM_UID")):
+        e["RETROSTEP_SIM_UID"] = flash_uid(flash)
     return VirtualDevice([str(boot_script())], flash, env=e, heapsize=heapsize,
                          pythonpath=[str(VIRTUAL), "", ".frozen"], **kw)
+
+
+def flash_uid(flash: Path) -> str:
+    """A virtual device's unique id (8 bytes, hex, as a board's): from its flash folder."""
+    return hashlib.sha256(str(Path(flash).resolve()).encode()).hexdigest()[:16]
 
 
 def add_parser(sub):
@@ -312,13 +402,20 @@ def run(args) -> int:
         dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
         dev.start()
         print(dev.path, flush=True)
-        print(f"virtual device running (flash in {flash}); Ctrl-C to stop", file=sys.stderr,
+        print(f"virtual device running (flash in {flash}); Ctrl-C to stop; SIGUSR1 unplugs "
+              f"and replugs its USB: {dev.link} always points to its port", file=sys.stderr,
               flush=True)
         stop = threading.Event()
+        unplug = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
+        signal.signal(signal.SIGUSR1, lambda *a: unplug.set())
         try:
-            while not stop.wait(0.5):
-                pass
+            while not stop.wait(0.05):
+                if unplug.is_set():
+                    unplug.clear()
+                    dev.unplug()
+                    print(f"unplugged and replugged: now {dev.path}", file=sys.stderr,
+                          flush=True)
         except KeyboardInterrupt:
             pass
         finally:

@@ -155,7 +155,8 @@ class LinkClient:
                 self._buf += chunk
 
     def request(self, cmd: int, payload: bytes = b"", version: int = PROTO) -> bytes:
-        self.seq = self.seq % 0xFFFF + 1
+        # 1..0xFFFE: 0xFFFF is the device's "no request" seq (ERR replies it cannot trust)
+        self.seq = self.seq % 0xFFFE + 1
         frame = encode_frame(self.seq, cmd, payload, version)
         last = "no answer"
         for attempt in range(self.retries):
@@ -270,7 +271,23 @@ class LinkClient:
         return self._json(C_CALIBRATE)
 
     def reboot(self):
-        self.request(C_REBOOT)
+        """Reboots the device once. REBOOT is the one request whose repeat is not harmless
+        (the device cannot remember a seq across its reset), so it is not resent blindly:
+        when its reply is lost, the device's boot counter tells whether it rebooted."""
+        boot = self.identify().get("boot")
+        retries = self.retries
+        for _ in range(max(1, retries)):
+            self.retries = 1
+            try:
+                self.request(C_REBOOT)
+                return
+            except LinkError:
+                pass
+            finally:
+                self.retries = retries
+            if self.identify().get("boot") != boot:   # raises LinkError if it is gone
+                return      # it rebooted; only the reply was lost
+        raise LinkError("the device did not take the REBOOT request")
 
 
 def local_tz_minutes(epoch: float) -> int:

@@ -114,6 +114,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    import serial
     from .link_client import LinkClient, LinkError
     port = args.port or find_port()
     with History(args.db) as hist, LinkClient.open(port) as client:
@@ -122,6 +123,9 @@ def run(args) -> int:
         except LinkError as e:
             raise UserError(f"{port}: {e} (is retrostep's firmware running there? "
                             "`retrostep deploy --board NAME --port PORT` installs it)") from None
+        except (serial.SerialException, OSError) as e:
+            raise UserError(f"{port}: the port went away during the sync ({e}); what "
+                            "arrived is kept: sync again to fetch the rest") from None
         f, b, u = hist.totals(res.uid)
     print(f"synced {res.uid} ({res.info.get('board')}, firmware {res.info.get('fw')}) on {port}: "
           f"{res.received} records, {res.new} new, up to #{res.last_seq}")

@@ -177,33 +177,49 @@ def test_power_cuts_while_saving(tmp_path, short_trace):
 
 
 def test_unplugged_mid_sync_and_synced_again(tmp_path, walk_trace):
+    """The cable is pulled (the emulator closes the host's pseudo-terminal and opens a new
+    one, the firmware counting on) once the history holds a random number of new records;
+    a sync over the new port then brings the history to the device's totals exactly."""
+    import serial
     from host_tools.bench_sync import prefill_month
     flash = flash_with(tmp_path)
     prefill_month(flash / "data", days=4)     # four days not yet synced: a longer sync
     rng = random.Random(5)
     unplugs = 0
     with History(tmp_path / "h.db") as h, sim_board(flash, trace=walk_trace, fast=True) as dev:
-        with lc.LinkClient.open(dev.path, timeout=2) as c:
+        with lc.LinkClient.open(str(dev.link), timeout=2) as c:
             played(c, trace_seconds(walk_trace))
         db = tmp_path / "h.db"
         for k in range(4):
             target = count_records(db) + rng.randrange(40, 250)
-            c = lc.LinkClient.open(dev.path, timeout=0.5, retries=2)
+            c = lc.LinkClient.open(str(dev.link), timeout=0.5, retries=2)
+            done = threading.Event()
+            pulled = []
 
             def unplug():   # the cable comes out once the history got `target` records
-                while count_records(db) < target and c.ser.is_open:
+                while count_records(db) < target and not done.is_set():
                     time.sleep(0.001)
-                c.close()
+                if not done.is_set():
+                    old = dev.path
+                    pulled.append(dev.unplug())
+                    assert dev.path != old and os.path.realpath(dev.link) == dev.path
 
             th = threading.Thread(target=unplug)
             th.start()
             try:
                 sync_device(c, h)
-            except Exception:
+            except (lc.LinkError, serial.SerialException, OSError):
+                th.join()
+                if not pulled:
+                    raise           # a failure that was not our unplug
                 unplugs += 1
-            c.close()
-            th.join()
-        with lc.LinkClient.open(dev.path, timeout=2) as c:
+            finally:
+                done.set()
+                th.join()
+                c.close()
+        assert dev.unplugs >= unplugs
+        assert dev.proc.poll() is None and dev.starts == 1   # the firmware never stopped
+        with lc.LinkClient.open(str(dev.link), timeout=2) as c:
             sync_device(c, h)
             assert_history_matches(h, c.identify())
             # and stopping after the first batch, before the acknowledgement
@@ -221,10 +237,12 @@ def test_garbage_and_damage_both_ways(tmp_path, walk_trace):
         with lc.LinkClient.open(dev.path, timeout=2) as c:
             played(c, trace_seconds(walk_trace))
         dev.to_host.flip, dev.to_host.garbage = 0.001, 0.2
-        dev.to_device.flip, dev.to_device.garbage = 0.005, 0.2
+        dev.to_device.flip, dev.to_device.garbage = 0.01, 0.3
         with lc.LinkClient.open(dev.path, timeout=0.4, retries=20) as c:
             for _ in range(3):
                 sync_device(c, h)
+            for _ in range(10):     # small requests: most of the faults towards the device
+                c.identify()
             c.ser.write(b"#!garbage line\n\x00\xff\xfe~~~~\n")
             info = c.identify()
         dev.to_host.flip = dev.to_device.flip = 0
@@ -232,8 +250,10 @@ def test_garbage_and_damage_both_ways(tmp_path, walk_trace):
         with lc.LinkClient.open(dev.path) as c2:
             assert_history_matches(h, c2.identify())
             assert c2.identify()["totals"] == info["totals"]
-    n = dev.to_host.injected + dev.to_device.injected
-    assert n > 0
+    # each direction got its faults, and each side noticed them: the host skipped or
+    # rejected lines, and resent requests the device had refused as damaged
+    assert dev.to_host.injected >= 10 and dev.to_device.injected >= 10
+    assert c.skipped_lines + c.bad_frames >= 5 and c.resends >= 3
     print(f"faults injected: {dev.to_host.injected} towards the host, {dev.to_device.injected} "
           f"towards the device; host skipped {c.skipped_lines} lines, {c.bad_frames} damaged "
           f"frames, resent {c.resends} requests")
@@ -298,12 +318,109 @@ def test_deploy_onto_a_blank_board_with_mpremote(tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         assert " 0 copied" in r.stdout and "1 stale removed" in r.stdout
         assert not (flash / "store.py").exists()
+        with lc.LinkClient.open(dev.path, timeout=2, retries=8) as c:
+            boot = c.identify()["boot"]
         r = subprocess.run(cli + ["--board", "pico", "--port", dev.path], capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 2 and "rp2 board" in r.stderr
+        # the refusal came after the firmware was stopped at the REPL: it was restarted
+        assert_counting_again(dev, boot, tmp_path / "refused.db")
     r = subprocess.run(cli + ["--board", "nosuchboard", "--port", "/dev/null"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unknown board 'nosuchboard'" in r.stderr and "pico" in r.stderr
+
+
+def assert_counting_again(dev, boot, db):
+    """The device rebooted after `boot` (deploy's soft reset ran main.py) and answers a
+    sync whose history equals its counts; its clock runs (it counts)."""
+    with lc.LinkClient.open(dev.path, timeout=2, retries=8) as c, History(db) as h:
+        info = wait_for(lambda: (lambda i: i if i["boot"] > boot else None)(c.identify()),
+                        timeout=20, what="the board to run its firmware again")
+        sync_device(c, h)
+        assert_history_matches(h, c.identify())
+        wait_for(lambda: c.identify()["uptime"] > info["uptime"], timeout=20,
+                 what="the firmware's clock to run")
+
+
+def test_a_failed_deploy_restarts_the_board(tmp_path, monkeypatch):
+    """Any failure after deploy stopped the firmware (here mpy-cross, then the copy)
+    leaves the board running its firmware again, not at the REPL."""
+    from host_tools import deploy_cmd
+    from host_tools.errors import UserError
+    flash = flash_with(tmp_path)
+    with sim_board(flash, fast=True) as dev:
+        with lc.LinkClient.open(dev.path, timeout=2, retries=8) as c:
+            boot = c.identify()["boot"]
+
+        def broken_build(*a, **k):
+            raise UserError("mpy-cross failed on store.py: simulated")
+        monkeypatch.setattr(deploy_cmd, "build", broken_build)
+        with pytest.raises(UserError, match="mpy-cross failed"):
+            deploy_cmd.deploy(dev.path, "sim")
+        assert_counting_again(dev, boot, tmp_path / "h1.db")
+        monkeypatch.undo()
+        with lc.LinkClient.open(dev.path, timeout=2, retries=8) as c:
+            boot = c.identify()["boot"]
+        real = deploy_cmd.mpremote
+
+        def failing_copy(port, *args, **kw):
+            if args and args[0] == "cp":
+                return subprocess.CompletedProcess(args, 1, "", "simulated copy failure")
+            return real(port, *args, **kw)
+        monkeypatch.setattr(deploy_cmd, "mpremote", failing_copy)
+        (flash / "board.json").write_text((flash / "board.json").read_text() + " ")
+        with pytest.raises(UserError, match="copying failed"):
+            deploy_cmd.deploy(dev.path, "sim")
+        assert_counting_again(dev, boot, tmp_path / "h2.db")
+
+
+def test_calibrate_over_the_link(tmp_path):
+    """CALIBRATE starts the board's calibration and answers at once; the ten steps that
+    follow set the forward axis (in the settings and as a calibration event)."""
+    trace = scenario_trace("stand 6s, walk 40, stand 10s", tmp_path / "cal")
+    flash = flash_with(tmp_path)
+    # in real time: the calibration records at most 10 s, which must hold the walk's start
+    with sim_board(flash, trace=trace, fast=False, end="rest") as dev, \
+            lc.LinkClient.open(dev.path, timeout=2) as c:
+        assert c.get_settings()["forward_axis"] == ""
+        wait_for(lambda: c.identify()["uptime"] >= 3, timeout=30, what="the walk to be near")
+        assert c.identify()["steps"] == 0
+        res = c.calibrate()
+        assert res["started"] is True and res["steps"] > 0
+        axis = wait_for(lambda: c.get_settings()["forward_axis"], timeout=60,
+                        what="the calibration to finish")
+        assert axis in ("+x", "-x", "+y", "-y", "+z", "-z")
+        with History(tmp_path / "h.db") as h:
+            sync_device(c, h)
+            assert_history_matches(h, c.identify())
+        recs = [r for _, rs in c.records(0, cut=False) for r in rs]
+        cal = [r.data for r in recs if r.kind == lc.K_EVENT and r.data.get("type") == "calibration"]
+        assert cal and cal[-1]["ok"] == 1 and cal[-1]["axis"] == axis
+
+
+def test_two_virtual_devices_are_two_devices_in_one_history(tmp_path, short_trace):
+    """Each virtual device's unique id comes from its flash folder: two of them sync into
+    one history as two devices, and the same folder keeps its id across restarts."""
+    from host_tools.emulate_cmd import flash_uid
+    db = tmp_path / "h.db"
+    uids = []
+    for name in ("a", "b"):
+        flash = flash_with(tmp_path / name)
+        with sim_board(flash, trace=short_trace, fast=True, end="rest") as dev, \
+                History(db) as h, lc.LinkClient.open(dev.path, timeout=2) as c:
+            info = played(c, trace_seconds(short_trace))
+            sync_device(c, h)
+            assert_history_matches(h, c.identify())
+            uids.append(info["uid"])
+            assert info["uid"] == flash_uid(flash)
+    assert uids[0] != uids[1]
+    with History(db) as h:
+        devices = {r[0] for r in h.con.execute("SELECT DISTINCT uid FROM records")}
+        assert devices == set(uids)
+        assert all(sum(h.totals(u)) > 0 for u in uids)
+    with sim_board(tmp_path / "a" / "flash", fast=True) as dev, \
+            lc.LinkClient.open(dev.path, timeout=2) as c:
+        assert c.identify()["uid"] == uids[0]
 
 
 def test_deploy_refuses_a_port_without_micropython(tmp_path):
@@ -363,6 +480,62 @@ def test_emulate_prints_its_port_first_and_serves_until_stopped(tmp_path):
             info = c.identify()
             assert info["board"] == "sim" and info["proto"] == 1
         assert p.poll() is None
+        # SIGUSR1: the cable is pulled and plugged in again; the stable link follows
+        err = p.stderr.readline()
+        link = err.split("its USB: ", 1)[1].split(" always points")[0]
+        assert os.path.realpath(link) == port
+        with lc.LinkClient.open(port, timeout=0.3, retries=1) as c:
+            c.identify()
+            p.send_signal(signal.SIGUSR1)
+            line = p.stderr.readline()
+            assert "unplugged and replugged: now " in line, line
+            with pytest.raises(Exception):
+                c.identify()     # the old port is dead
+        new = line.rsplit("now ", 1)[1].strip()
+        assert new != port and os.path.realpath(link) == new
+        with lc.LinkClient.open(link, timeout=2) as c:
+            assert c.identify()["boot"] == info["boot"]   # the same run of the firmware
+        assert p.poll() is None
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=20) == 0
+
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(st[1]) == pid and st[0] != "Z":
+                out.append(int(d))
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_emulator_leaves_no_device_running(tmp_path):
+    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash",
+                          str(tmp_path / "flash")], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = p.stdout.readline().strip()
+        with lc.LinkClient.open(port, timeout=2) as c:
+            c.identify()
+        kids = children(p.pid)
+        assert kids and all(alive(k) for k in kids)
+    finally:
+        p.kill()
+        p.wait()
+    wait_for(lambda: not any(alive(k) for k in kids), timeout=10,
+             what="the device process to die with its emulator")

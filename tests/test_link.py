@@ -1,6 +1,7 @@
 """The link protocol against the real firmware files (store.py, link.py) under the Unix
 port over a real pseudo-terminal: answers, clear errors both ways, and Ctrl-C into the REPL
 so mpremote still works."""
+import json
 import struct
 import subprocess
 import sys
@@ -107,3 +108,81 @@ def test_ctrl_c_drops_into_the_repl_and_mpremote_works(dev):
     assert "x 42" in out.stdout, out.stdout + out.stderr
     # the interrupted firmware closed its store cleanly: the open bin was saved
     assert any(p.name.startswith("s") for p in (dev.cwd / "flash").iterdir())
+
+
+class ScriptedSerial:
+    """A serial port whose device answers each request frame with `reply(seq, cmd, payload)`
+    (a list of lines), recording the requests' seqs."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.seqs = []
+        self.pending = b""
+        self.port = "scripted"
+
+    @property
+    def in_waiting(self):
+        return len(self.pending)
+
+    def write(self, data):
+        ver, seq, cmd, p = lc.decode_frame(data)
+        self.seqs.append(seq)
+        for line in self.reply(seq, cmd, p):
+            self.pending += line
+
+    def read(self, n):
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def close(self):
+        pass
+
+
+def test_request_seqs_skip_the_reserved_0xffff():
+    """0xFFFF marks the device's untrusted ERR replies: the host never uses it."""
+    ser = ScriptedSerial(lambda seq, cmd, p: [lc.encode_frame(seq, cmd | 0x80, b"{}")])
+    c = lc.LinkClient(ser, timeout=0.2, retries=2)
+    c.seq = 0xFFFC
+    for _ in range(4):
+        assert c.request(lc.C_IDENTIFY) == b"{}"
+    assert ser.seqs == [0xFFFD, 0xFFFE, 1, 2]
+    c.seq = 0xFFFF        # e.g. a random start there
+    c.request(lc.C_IDENTIFY)
+    assert ser.seqs[-1] not in (0, 0xFFFF)
+    ser.seqs.clear()
+    c.seq = 0xFFE0
+    for _ in range(80):
+        c.request(lc.C_IDENTIFY)
+    assert 0xFFFF not in ser.seqs and 0 not in ser.seqs and len(set(ser.seqs)) == 80
+
+
+def test_host_refuses_a_device_of_another_protocol_version():
+    """A device answering in protocol 2: a clear refusal naming both versions, no retry."""
+    ser = ScriptedSerial(lambda seq, cmd, p: [lc.encode_frame(seq, cmd | 0x80, b"{}", version=2)])
+    c = lc.LinkClient(ser, timeout=0.2, retries=3)
+    with pytest.raises(UserError, match=r"device speaks link protocol 2, this retrostep speaks 1"):
+        c.identify()
+    assert len(ser.seqs) == 1
+    # and the device's own refusal of our version, as the firmware sends it (ERR version)
+    ser = ScriptedSerial(lambda seq, cmd, p: [lc.encode_frame(seq, lc.C_ERR, bytes([lc.E_VERSION]) + b"3")])
+    c = lc.LinkClient(ser, timeout=0.2, retries=3)
+    with pytest.raises(UserError, match=r"device speaks link protocol 3, this retrostep speaks 1"):
+        c.identify()
+
+
+def test_reboot_is_not_sent_twice_when_only_its_reply_is_lost():
+    """The device reboots on REBOOT but its reply never arrives: the host sees the boot
+    counter moved and does not send REBOOT again."""
+    state = {"boot": 4, "reboots": 0}
+
+    def reply(seq, cmd, p):
+        if cmd == lc.C_REBOOT:
+            state["reboots"] += 1
+            state["boot"] += 1
+            return []                       # the reply is lost in the reset
+        return [lc.encode_frame(seq, cmd | 0x80, json.dumps({"boot": state["boot"]}).encode())]
+
+    ser = ScriptedSerial(reply)
+    c = lc.LinkClient(ser, timeout=0.1, retries=4)
+    c.reboot()
+    assert state["reboots"] == 1 and state["boot"] == 5

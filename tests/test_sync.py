@@ -135,3 +135,104 @@ def test_sync_errors_are_clear(tmp_path):
     bad.write_text("this is not a database, not at all" * 100)
     r = retrostep("history", "--db", str(bad))
     assert r.returncode == 2 and "not a retrostep history" in r.stderr
+
+
+# ---- port auto-detection by USB id ------------------------------------------------------
+
+class FakePort:
+    def __init__(self, device, vid=None, pid=None):
+        self.device, self.vid, self.pid = device, vid, pid
+
+
+def fake_ports(monkeypatch, ports):
+    from serial.tools import list_ports
+    monkeypatch.delenv("RETROSTEP_PORT", raising=False)
+    monkeypatch.setattr(list_ports, "comports", lambda *a, **k: list(ports))
+
+
+def test_find_port_picks_the_board_by_its_usb_id(monkeypatch):
+    from host_tools.sync_cmd import find_port
+    fake_ports(monkeypatch, [FakePort("/dev/ttyS0"),                        # no USB
+                             FakePort("/dev/ttyUSB0", 0x067B, 0x2303),      # a Prolific cable
+                             FakePort("/dev/ttyUSB1", 0x0403, 0x6015),      # FTDI, another chip
+                             FakePort("/dev/ttyACM3", 0x2E8A, 0x0005)])     # a Pico
+    assert find_port() == "/dev/ttyACM3"
+    # any Raspberry Pi product (RP2350 boards have other product ids)
+    fake_ports(monkeypatch, [FakePort("/dev/ttyACM0", 0x2E8A, 0x000F)])
+    assert find_port() == "/dev/ttyACM0"
+    # $RETROSTEP_PORT comes first
+    monkeypatch.setenv("RETROSTEP_PORT", "/dev/ttyXYZ")
+    assert find_port() == "/dev/ttyXYZ"
+
+
+def test_find_port_never_chooses_a_serial_port_that_is_not_a_board(monkeypatch):
+    from host_tools.errors import UserError
+    from host_tools.sync_cmd import find_port
+    for ports in ([], [FakePort("/dev/ttyS0"), FakePort("/dev/ttyUSB0", 0x067B, 0x2303),
+                       FakePort("/dev/ttyUSB1", 0x0403, 0x6015)]):
+        fake_ports(monkeypatch, ports)
+        with pytest.raises(UserError, match="no board found on USB.*--port"):
+            find_port()
+
+
+def test_find_port_names_the_one_it_uses_among_several(monkeypatch, capsys):
+    from host_tools.sync_cmd import find_port
+    fake_ports(monkeypatch, [FakePort("/dev/ttyUSB0", 0x10C4, 0xEA60),
+                             FakePort("/dev/ttyACM1", 0x303A, 0x1001)])
+    assert find_port() == "/dev/ttyUSB0"
+    assert "several boards found (/dev/ttyUSB0, /dev/ttyACM1)" in capsys.readouterr().err
+
+
+# ---- the host killed mid-sync, against the virtual device of `retrostep emulate` -------
+
+def test_host_killed_mid_sync_against_the_emulator(tmp_path):
+    """`retrostep emulate` serves the real firmware with ten days not yet synced; the
+    `retrostep sync` process is SIGKILLed at random points of its transfer (once its
+    history holds a random number of new records), then a sync brings the history to the
+    device's totals exactly."""
+    from host_tools.bench_sync import prefill_month
+    from host_tools.emulate_cmd import install_firmware
+    flash = install_firmware(tmp_path / "flash")
+    n = prefill_month(flash / "data", days=10)
+    db = tmp_path / "h.db"
+    rng = random.Random(7)
+    kills = 0
+    emu = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash",
+                            str(flash)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True)
+    try:
+        port = emu.stdout.readline().strip()
+        assert port.startswith("/dev/")
+        for _ in range(4):
+            have = count_records(db)
+            target = have + rng.randrange(100, 1200)
+            p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "sync", "--port",
+                                  port, "--db", str(db)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            while p.poll() is None and count_records(db) < target:
+                time.sleep(0.002)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait()
+        assert kills >= 2
+        assert count_records(db) < n
+        r = retrostep("sync", "--port", port, "--db", str(db))
+        assert r.returncode == 0, r.stderr
+        with History(db) as h, lc.LinkClient.open(port) as c:
+            info = c.identify()
+            assert sum(info["totals"]) > 0
+            assert h.totals(str(info["uid"])) == tuple(info["totals"])
+            seqs = [s for (s,) in h.con.execute("SELECT seq FROM records WHERE uid=? ORDER BY seq",
+                                                (str(info["uid"]),))]
+            assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= n
+        assert emu.poll() is None
+    finally:
+        emu.send_signal(signal.SIGTERM)
+        try:
+            emu.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            emu.kill()
+            emu.wait()
+    print(f"faults injected: host `retrostep sync` killed {kills} times mid-sync (of 4 tries), "
+          f"{n} records to fetch")

@@ -13,7 +13,8 @@ device's flash) and these environment variables:
                           virtual and repeatable (see time.py)
     RETROSTEP_SIM_END     when the trace ends: exit (default when fast), rest, loop
     RETROSTEP_SIM_USB     1: a USB host is attached (VBUS high), 0 (default): on battery
-    RETROSTEP_SIM_UID     unique id, hex (default 5253494d00000001)
+    RETROSTEP_SIM_UID     unique id, hex (default 5253494d00000001; emulate_cmd.sim_board
+                          derives one from the flash folder)
     RETROSTEP_SIM_FREE_KB leave exactly this much heap free for the firmware: the rest
                           (beyond what the emulation itself holds) is filled with ballast,
                           holes first, so the firmware sees a board with that much heap
