@@ -35,20 +35,21 @@ def add_parser(sub):
     what.add_argument("-a", "--activity", help=f"one of: {', '.join(ACTIVITIES)} (default walk)")
     what.add_argument("--script", help='a mix, e.g. "walk 200, turn, retro 150, stand 60s"')
     what.add_argument("--reverse", metavar="TRACE", help="time-reverse a forward-walking trace")
-    p.add_argument("-p", "--placement", default="waist", help=f"one of: {', '.join(PLACEMENTS)} (default waist)")
-    p.add_argument("--sensor", default="mpu6050", help=f"one of: {', '.join(SENSORS)} (default mpu6050)")
-    p.add_argument("-r", "--rate", default="50", help="sample rate in Hz, 10 to 1000 (default 50)")
-    p.add_argument("--seed", default="0", help="random seed, a whole number (default 0)")
+    # defaults are applied in run() (DEFAULTS), so that --reverse can tell which options were given
+    p.add_argument("-p", "--placement", help=f"one of: {', '.join(PLACEMENTS)} (default waist)")
+    p.add_argument("--sensor", help=f"one of: {', '.join(SENSORS)} (default mpu6050)")
+    p.add_argument("-r", "--rate", help="sample rate in Hz, 10 to 1000 (default 50)")
+    p.add_argument("--seed", help="random seed, a whole number (default 0)")
     n = p.add_mutually_exclusive_group()
     n.add_argument("-n", "--steps", help="number of steps")
     n.add_argument("-d", "--duration", help="duration: seconds or e.g. 90s, 5min, 24h")
     p.add_argument("--cadence", type=float, help="steps per minute")
     p.add_argument("--speed", type=float, help="walking speed in m/s")
-    p.add_argument("--height", type=float, default=1.72, help="wearer's height in m (default 1.72)")
-    p.add_argument("--asymmetry", type=float, default=0.03, help="left/right step difference (default 0.03)")
-    p.add_argument("--variability", type=float, default=0.02, help="step time CV (default 0.02)")
-    p.add_argument("--arm-swing", type=float, default=1.0, help="arm swing scale (default 1)")
-    p.add_argument("--impact", type=float, default=1.0, help="foot-contact shock scale (default 1)")
+    p.add_argument("--height", type=float, help="wearer's height in m (default 1.72)")
+    p.add_argument("--asymmetry", type=float, help="left/right step difference (default 0.03)")
+    p.add_argument("--variability", type=float, help="step time CV (default 0.02)")
+    p.add_argument("--arm-swing", type=float, help="arm swing scale (default 1)")
+    p.add_argument("--impact", type=float, help="foot-contact shock scale (default 1)")
     p.add_argument("--mount", help="default | random | tilt=DEG | fwd=AXIS,up=AXIS (e.g. fwd=+z,up=+y)")
     p.add_argument("--accel-range", type=int, help="accelerometer full scale in g (default 4)")
     p.add_argument("--gyro-range", type=int, help="gyroscope full scale in dps (default 500)")
@@ -56,6 +57,20 @@ def add_parser(sub):
     p.add_argument("-o", "--out", default="sim", help="output folder (default ./sim)")
     p.add_argument("--name", help="trace file name without .csv (default from the options)")
     return p
+
+
+# option defaults (None in the parser: see add_parser)
+DEFAULTS = {"placement": "waist", "sensor": "mpu6050", "rate": "50", "seed": "0", "height": 1.72,
+            "asymmetry": 0.03, "variability": 0.02, "arm_swing": 1.0, "impact": 1.0}
+
+# the options that shape a simulation, none of which applies to --reverse (which takes -o and --name)
+SIM_OPTIONS = (("activity", "-a/--activity"), ("script", "--script"), ("placement", "-p/--placement"),
+               ("sensor", "--sensor"), ("rate", "-r/--rate"), ("seed", "--seed"), ("steps", "-n/--steps"),
+               ("duration", "-d/--duration"), ("cadence", "--cadence"), ("speed", "--speed"),
+               ("height", "--height"), ("asymmetry", "--asymmetry"), ("variability", "--variability"),
+               ("arm_swing", "--arm-swing"), ("impact", "--impact"), ("mount", "--mount"),
+               ("accel_range", "--accel-range"), ("gyro_range", "--gyro-range"),
+               ("ideal_sensor", "--ideal-sensor"))
 
 
 def _int(text, what, lo=None):
@@ -68,13 +83,32 @@ def _int(text, what, lo=None):
     return v
 
 
+def _given(args) -> list[str]:
+    return [flag for key, flag in SIM_OPTIONS if getattr(args, key, None) not in (None, False)]
+
+
+def _check_values(args, rate, seed, person):
+    """Refuse bad option values that a simulation would refuse (used for --reverse, which runs none)."""
+    import numpy as np
+
+    from .sim import MAX_RATE, MIN_RATE, PLACEMENTS, SENSORS
+    from .sim.sensors import parse_mount
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UserError(f"rate {rate:g} Hz is outside {MIN_RATE:g} to {MAX_RATE:g} Hz")
+    if args.placement not in PLACEMENTS:
+        raise UserError(f"unknown placement {args.placement!r} (one of {', '.join(PLACEMENTS)})")
+    if args.sensor not in SENSORS:
+        raise UserError(f"unknown sensor {args.sensor!r} (one of {', '.join(SENSORS)})")
+    person.check()
+    parse_mount(args.mount, args.placement, np.random.default_rng(seed))
+
+
 def run(args) -> int:
     from .sim import Person, stream, write
-    if args.reverse:
-        from .sim.reverse import reverse_trace
-        path = reverse_trace(args.reverse, args.out, args.name)
-        print(f"wrote {path} (time-reversed {args.reverse})")
-        return 0
+    given = _given(args)
+    for k, v in DEFAULTS.items():
+        if getattr(args, k, None) is None:
+            setattr(args, k, v)
     try:
         rate = float(args.rate)
     except ValueError:
@@ -83,11 +117,21 @@ def run(args) -> int:
     steps = _int(args.steps, "steps", 0) if args.steps is not None else None
     dur = _duration(args.duration) if args.duration is not None else None
     person = Person(args.height, args.asymmetry, args.variability, args.arm_swing, args.impact)
+    if args.reverse is not None:
+        # values are checked first (the usual errors), then options that have no effect refused
+        _check_values(args, rate, seed, person)
+        if given:
+            raise UserError(f"--reverse takes only -o/--out and --name; these do not apply to it:"
+                            f" {', '.join(given)}")
+        from .sim.reverse import reverse_trace
+        path = reverse_trace(args.reverse, args.out, args.name)
+        print(f"wrote {path} (time-reversed {args.reverse})")
+        return 0
     kw = dict(placement=args.placement, sensor=args.sensor, rate_hz=rate, seed=seed,
               cadence_spm=args.cadence, speed=args.speed, person=person, mount=args.mount,
               accel_range_g=args.accel_range, gyro_range_dps=args.gyro_range,
               sensor_errors=not args.ideal_sensor)
-    if args.script:
+    if args.script is not None:
         # stumbles, falls and their look-alikes can be named in a script too
         from .sim.falls import register_script_names
         register_script_names()

@@ -1,62 +1,140 @@
 """Properties of the detector on simulated walking: what must not change the count
 (the sensor's orientation, the sample rate), what must flip the direction (time
 reversal), and short walks counted from their first step."""
+import itertools
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from host_tools.sim import Person, simulate
 from host_tools.sim.reverse import reverse_arrays
+from host_tools.sim.strategies import RATES, sim_kwargs
 from host_tools.testsignal import random_rotation
 
 from detector_feed import AXES, run, run_sim, sd
 
-SLOW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# RETROSTEP_PROP_EXAMPLES raises the examples per property, to measure the limits below;
+# derandomized, so that a run draws the same inputs each time (no flaky failures from a
+# rare draw: the measured rates below say how rare)
+SLOW = settings(max_examples=int(os.environ.get("RETROSTEP_PROP_EXAMPLES", 8)), deadline=None,
+                derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+
+PLACEMENTS = ("wrist", "front_pocket", "waist", "lower_back", "ankle")
+
+# Limits of the detector measured over the strategies' inputs (walks of 30 to 60 steps
+# between 3 s stands; every sensor, mount, rate and person host_tools.sim.strategies
+# draws), which these properties leave out or allow for:
+# - at 12.5 Hz the ankle and a front pocket miss or add steps: the ankle's count was off
+#   by -15 to +12 in 7 of 90 walks, the pocket's by -9 in 1 of 30; from 25 Hz up, and for
+#   the wrist, waist and lower back at 12.5 Hz too, no walk was outside `counted`, except:
+# - backward walking at the ankle is over-counted by 3 to 6 steps in about 2 % of walks
+#   (5 of 310 measured, most by people whose left and right steps differ by over 6 %),
+#   forward walking there under-counted by 7 once in 250;
+# - a backward walk played in reverse is not reliably forward walking for the detector:
+#   at the waist and lower back it called the steps of 12 of 120 such walks unknown
+#   (one lower-back walk backward both ways), at the ankle the count moved by 3 in 4 of
+#   60; forward walks played in reverse flipped as asserted at the waist, lower back and
+#   ankle in all 150 measured;
+# - at the wrist, forward walks by people at the strategies' extremes get steps called
+#   backward that reversal does not flip: over a grid of extremes (height 1.45 and 2 m,
+#   asymmetry 0 and 0.1, variability 0 and 0.06, impact 0.5 and 1.8, 85 to 125 steps/min,
+#   12.5 to 50 Hz) 5 of 288 walks with the default arm swing, 29 of 288 with arm_swing
+#   1.2 (worst at asymmetry 0.1, variability 0.06, 125 steps/min), and at arm_swing 1.5
+#   a third of the steps at 12.5 Hz. The wrist's direction at typical gait is checked by
+#   test_direction_with_the_mount_known (its floors: DIRECTION_FLOOR).
+LOWEST_RATE = {"ankle": 25.0, "front_pocket": 25.0}
+OVER_COUNT = {("ankle", "retro"): 6}
 
 
-def walk(seed, placement="waist", activity="walk", rate_hz=50.0, steps=60, **kw):
-    # a walk between two short stands, as people walk
-    return simulate(script=f"stand 3s, {activity} {steps}, stand 3s", placement=placement,
-                    rate_hz=rate_hz, seed=seed, sensor="ideal", **kw)
+def walks(placements=PLACEMENTS, activities=("walk", "retro"), known_mount=None, rates=RATES,
+          lowest_rate=LOWEST_RATE):
+    """kwargs for `simulate`: a walk of 30 to 60 steps between two 3 s stands (as people
+    walk), drawn from the simulator's strategies within the limits above."""
+    def for_placement(pl):
+        ok_rates = [r for r in rates if r >= lowest_rate.get(pl, 0.0)]
+        return sim_kwargs(activity=st.sampled_from(activities), placement=st.just(pl),
+                          rate_hz=st.sampled_from(ok_rates), steps=st.integers(30, 60),
+                          known_mount=known_mount, pad_s=3)
+    return st.sampled_from(placements).flatmap(for_placement)
+
+
+def counted(n_counted, n_true, kw):
+    # counted from the first step, a step or two over at most (the README's figures),
+    # a few more for the ankle walking backwards (above)
+    activity = kw["script"].split(", ")[1].split()[0]
+    over = OVER_COUNT.get((kw["placement"], activity), 2)
+    return 0.9 * n_true <= n_counted <= n_true + over
+
+
+# the 24 rotations that map the sensor's axes onto each other: exact in whole counts
+AXIS_TURNS = [np.array(m) for m in
+              (np.diag(signs) @ np.eye(3)[list(perm)]
+               for perm in itertools.permutations(range(3))
+               for signs in itertools.product((1, -1), repeat=3))
+              if round(np.linalg.det(m)) == 1]
 
 
 @SLOW
-@given(seed=st.integers(0, 10_000), placement=st.sampled_from(["wrist", "front_pocket", "waist", "lower_back", "ankle"]))
-def test_rotating_the_sensor_frame_keeps_the_count(seed, placement):
-    tr = walk(seed, placement)
+@given(kw=walks(), turn=st.integers(0, 23), seed=st.integers(0, 10_000))
+def test_rotating_the_sensor_frame_keeps_the_count(kw, turn, seed):
+    tr = simulate(**kw)
+    placement = kw["placement"]
     (steps, *_), _ = run(tr.raw, tr.rate_hz, tr.lsb_per_g, 0, placement)
+    # turned by a rotation between the axes: the same counts, exactly
+    turned = tr.raw[:, :3] @ AXIS_TURNS[turn].T.astype(int)
+    (steps_axes, *_), _ = run(turned, tr.rate_hz, tr.lsb_per_g, 0, placement)
+    assert steps_axes == steps
+    # by any rotation: rounding the turned values to whole counts may tip one borderline
+    # peak (measured: 2 of 150 ankle walks differed by one step, no other placement)
     rot = random_rotation(np.random.default_rng(seed))
     turned = np.rint(tr.raw[:, :3].astype(float) @ rot.T).astype(int)
     (steps_rot, *_), _ = run(turned, tr.rate_hz, tr.lsb_per_g, 0, placement)
-    assert steps_rot == steps
+    assert abs(steps_rot - steps) <= (1 if placement == "ankle" else 0)
     # and the walk is counted (how well, per placement: the short-walk test and the README)
-    assert 0.9 * len(tr.step_ms) <= steps <= len(tr.step_ms) + 2
+    assert counted(steps, len(tr.step_ms), kw)
 
 
 @SLOW
-@given(seed=st.integers(0, 10_000), placement=st.sampled_from(["wrist", "front_pocket", "waist", "ankle"]),
-       rate=st.sampled_from([25.0, 50.0, 100.0]))
-def test_doubling_the_sample_rate_keeps_the_count(seed, placement, rate):
+@given(kw=walks(rates=tuple(r for r in RATES if r <= 100.0)))
+def test_doubling_the_sample_rate_keeps_the_count(kw):
     # the same motion sampled twice as often: the slow trace is the fast one's pairs
     # averaged, as the IMU's own low-pass filter does at the lower rate (12.5 Hz runs
     # at an inner rate of its own: see the README)
-    fast = walk(seed, placement, rate_hz=2 * rate)
+    kw = dict(kw)
+    rate = kw.pop("rate_hz")
+    placement = kw["placement"]
+    fast = simulate(rate_hz=2 * rate, **kw)
     even = len(fast.raw) // 2 * 2
     slow_raw = (fast.raw[:even:2].astype(np.int64) + fast.raw[1:even:2]) // 2
     (n_fast, *_), _ = run(fast.raw, 2 * rate, fast.lsb_per_g, 0, placement)
     (n_slow, *_), _ = run(slow_raw, rate, fast.lsb_per_g, 0, placement)
     assert abs(n_fast - n_slow) <= 1
-    assert 0.9 * len(fast.step_ms) <= n_fast <= len(fast.step_ms) + 2
+    assert counted(n_fast, len(fast.step_ms), kw)
+
+
+@SLOW
+@given(kw=walks(placements=("waist", "lower_back", "ankle"), activities=("walk",), known_mount=True))
+def test_time_reversal_flips_every_direction(kw):
+    # (the front pocket says unknown for every step: nothing there to flip; backward walks
+    # played in reverse, and the wrist, are left out here: see the limits above; the next
+    # test checks them at typical gait)
+    tr = simulate(**kw)
+    assert_reversal_flips(tr, kw["placement"])
 
 
 @SLOW
 @given(seed=st.integers(0, 10_000),
        case=st.sampled_from([(p, a) for p in ("waist", "lower_back", "ankle", "wrist")
                              for a in ("walk", "retro")]))
-def test_time_reversal_flips_every_direction(seed, case):
-    # (the front pocket says unknown for every step: nothing there to flip)
+def test_time_reversal_flips_every_direction_at_typical_gait(seed, case):
+    # typical people and an ideal sensor: backward walks and the wrist flip too
     placement, activity = case
-    tr = walk(seed, placement, activity)
+    assert_reversal_flips(walk(seed, placement, activity), placement)
+
+
+def assert_reversal_flips(tr, placement):
     fwd = AXES[tr.forward_axis]
     (n, f, b, u), ev = run(tr.raw, tr.rate_hz, tr.lsb_per_g, fwd, placement)
     _, rev_raw = reverse_arrays(tr.t_ms, tr.raw)
@@ -76,6 +154,12 @@ def test_time_reversal_flips_every_direction(seed, case):
             assert flipped[d] in near or sd.DIR_UNKNOWN in near
             matched += 1
     assert matched >= 0.8 * (f + b)
+
+
+def walk(seed, placement="waist", activity="walk", rate_hz=50.0, steps=60, **kw):
+    # a walk between two short stands, as people walk
+    return simulate(script=f"stand 3s, {activity} {steps}, stand 3s", placement=placement,
+                    rate_hz=rate_hz, seed=seed, sensor="ideal", **kw)
 
 
 # the lowest share of steps right and the highest share wrong, per placement: the trunk

@@ -97,3 +97,94 @@ def test_day_at_50hz_streams(capsys):
     with capsys.disabled():
         print(f"\n[figure] simulated 24 h+ at 50 Hz ({n} samples, {len(s.step_ms)} steps) in {dt:.1f} s")
     assert n > 24 * 3600 * 50 and biggest <= 4096 and len(s.step_ms) == 12000
+
+
+def _manifest_doc(folder):
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def test_reverse_of_a_simulated_trace_keeps_its_licence_and_derives_its_ground_truth(tmp_path, capsys):
+    src = tmp_path / "src"
+    assert main(["simulate", "-n", "16", "-p", "waist", "-o", str(src), "--name", "fw", "--seed", "4"]) == 0
+    out = tmp_path / "out"
+    assert main(["simulate", "--reverse", str(src / "fw.csv"), "-o", str(out)]) == 0
+    doc = _manifest_doc(out)
+    assert doc["license"] == _manifest_doc(src)["license"] == "generated (no restrictions)"
+    gt = doc["ground_truth"]
+    assert gt.startswith("time-reversed from fw.csv (") and _manifest_doc(src)["ground_truth"] in gt
+    assert not gt.startswith("simulated")
+    # the same folder then gets a simulated trace: each keeps its own labels
+    assert main(["simulate", "-n", "10", "-o", str(out), "--name", "plain"]) == 0
+    doc = _manifest_doc(out)
+    recs = {r["file"]: r for r in doc["recordings"]}
+    assert recs["fw_reversed.csv"]["ground_truth"] == gt
+    assert recs["plain.csv"]["ground_truth"].startswith("simulated")
+    assert read_manifest(out).recordings   # still a valid manifest
+
+
+def test_reverse_of_a_recording_keeps_its_licence(tmp_path, capsys):
+    from host_tools.paths import data_dir
+    folder = data_dir() / "oxford"
+    name = "oxford_pixel_jamie_hard_frontpocket_1.csv"
+    if not (folder / name).exists() or not (folder / "manifest.json").exists():
+        pytest.skip(f"recording {name} not found in {folder}")
+    src = _manifest_doc(folder)
+    out = tmp_path / "out"
+    # a folder that already holds a simulated trace (licence "generated")
+    assert main(["simulate", "-n", "10", "-o", str(out), "--name", "plain"]) == 0
+    assert main(["simulate", "--reverse", str(folder / name), "-o", str(out)]) == 0
+    doc = _manifest_doc(out)
+    recs = {r["file"]: r for r in doc["recordings"]}
+    rev = recs[name.replace(".csv", "_reversed.csv")]
+    assert rev["license"] == src["license"] and "CC BY 4.0" in rev["license"]
+    assert rev["ground_truth"].startswith(f"time-reversed from {name} (")
+    assert src["ground_truth"] in rev["ground_truth"]
+    # the simulated trace keeps its own, and the folder claims neither for all
+    assert recs["plain.csv"]["license"] == "generated (no restrictions)"
+    assert "CC BY" not in doc["license"] and "generated" not in doc["license"]
+    assert read_trace(out / rev["file"]).meta["license"] == "CC BY 4.0"
+    # alone in a new folder, the folder's licence is the recording's
+    assert main(["simulate", "--reverse", str(folder / name), "-o", str(tmp_path / "alone")]) == 0
+    assert _manifest_doc(tmp_path / "alone")["license"] == src["license"]
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["-r", "5", "-p", "knee", "-n", "-3"], "must be at least 0"),
+    (["-r", "5"], "rate 5 Hz is outside"),
+    (["-p", "knee"], "unknown placement"),
+    (["--sensor", "adxl"], "unknown sensor"),
+    (["--seed", "x"], "seed"),
+    (["--mount", "sideways"], "mount"),
+    (["--height", "9"], "height"),
+    (["-r", "100"], "do not apply to it: -r/--rate"),
+    (["-p", "wrist", "--seed", "2"], "do not apply to it: -p/--placement, --seed"),
+    (["-n", "30"], "-n/--steps"),
+    (["-d", "10s"], "-d/--duration"),
+    (["--ideal-sensor"], "--ideal-sensor"),
+    (["--cadence", "100"], "--cadence"),
+])
+def test_reverse_refuses_bad_and_irrelevant_options(tmp_path, capsys, argv, msg):
+    src = tmp_path / "src"
+    assert main(["simulate", "-n", "12", "-o", str(src), "--name", "fw"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    rc = main(["simulate", "--reverse", str(src / "fw.csv"), *argv, "-o", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "error" in err and msg in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_reverse_takes_out_and_name(tmp_path, capsys):
+    src = tmp_path / "src"
+    assert main(["simulate", "-n", "12", "-o", str(src), "--name", "fw"]) == 0
+    assert main(["simulate", "--reverse", str(src / "fw.csv"), "-o", str(tmp_path / "o"), "--name", "bw"]) == 0
+    assert (tmp_path / "o" / "bw.csv").exists()
+
+
+def test_empty_script_is_an_error_not_a_walk(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["simulate", "--script", "", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "empty script" in err and "Traceback" not in err
+    assert not out.exists()

@@ -252,3 +252,116 @@ def test_custom_segments_and_registered_names():
     scenario.register("thump", lambda amount, person: Thump())
     tr2 = simulate(script="walk 10, thump, stand 2s", placement="waist", sensor="ideal", seed=1)
     assert np.array_equal(tr2.raw, tr.raw) and tr2.events == tr.events
+
+
+# ------------------------------------------------------------------ backward walking's features
+
+def _walk_pair(placement, rate_hz=200.0, **person):
+    """A forward and a backward walk at the same cadence, by an even, regular walker."""
+    p = dict(asymmetry=0.0, variability=0.0)
+    p.update(person)
+    return tuple(simulate(activity=act, placement=placement, steps=80, seed=3, sensor="ideal",
+                          rate_hz=rate_hz, cadence_spm=108, person=Person(**p))
+                 for act in ("walk", "retro"))
+
+
+def _stride_mean(tr, x, nb=100):
+    """Mean over strides of `x` in `nb` phase bins, phase 0 at the left foot's contact
+    (the labelled steps alternate, the first is the left foot's)."""
+    left = np.array(tr.step_ms[4:-4:2]) / 1000.0
+    acc = np.zeros((nb, x.shape[1]))
+    cnt = np.zeros(nb)
+    for a, b in zip(left[:-1], left[1:]):
+        i = np.arange(int(a * tr.rate_hz), int(b * tr.rate_hz))
+        k = np.minimum(((i / tr.rate_hz - a) / (b - a) * nb).astype(int), nb - 1)
+        np.add.at(acc, k, x[i])
+        np.add.at(cnt, k, 1)
+    return acc / cnt[:, None]
+
+
+def _corr(a, b):
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def _foot_down(waves, nb=1000):
+    """Share of the stride the model's ankle is on the ground (below a tenth of its lift)."""
+    z = waves.ankle_z(np.arange(nb) / nb)
+    return float(np.mean(z < 0.1 * z.max()))
+
+
+def test_backward_walking_has_longer_double_support():
+    from host_tools.sim.gait import BACKWARD_DS, FORWARD_DS, backward_waves, walking_waves
+    assert BACKWARD_DS > FORWARD_DS
+    # the double-support parameter acts: each foot stays down longer by half the extra
+    # double support of a step (it is spent with both feet down, once per step)
+    short, long_ = _foot_down(walking_waves(0.2)), _foot_down(walking_waves(0.3))
+    assert long_ - short == pytest.approx(0.05, abs=0.01)
+    # and backward walking uses the longer one: reversal keeps how long the foot is down
+    fwd, bwd = _foot_down(walking_waves()), _foot_down(backward_waves())
+    assert bwd == pytest.approx(_foot_down(walking_waves(BACKWARD_DS)), abs=0.005)
+    assert bwd - fwd == pytest.approx((BACKWARD_DS - FORWARD_DS) / 2, abs=0.01)
+    # seen in the trace: the shank is still (|rate| under 30 % of its peak) for a larger
+    # share of the stride walking backwards (measured 0.45 forward, 0.58 backward)
+    f, b = _walk_pair("ankle")
+    still = [float(np.mean(m < 0.3 * m.max()))
+             for m in (np.linalg.norm(_stride_mean(t, t.gyro), axis=1) for t in (f, b))]
+    assert still[1] > still[0] + 0.05, still
+
+
+@pytest.mark.parametrize("placement", ["ankle", "lower_back"])
+def test_backward_contacts_are_softer(placement):
+    # the contact transient is what the contacts add: the trace minus the same trace
+    # (same seed) from a wearer whose contacts carry no shock (impact 0)
+    peaks = {}
+    for act in ("walk", "retro"):
+        kw = dict(activity=act, placement=placement, steps=60, seed=3, sensor="ideal", rate_hz=200.0,
+                  cadence_spm=108)
+        with_shock = simulate(person=Person(asymmetry=0.0, variability=0.0), **kw)
+        without = simulate(person=Person(asymmetry=0.0, variability=0.0, impact=0.0), **kw)
+        d = np.linalg.norm(with_shock.accel - without.accel, axis=1)
+        assert np.array_equal(with_shock.raw[:, 3:], without.raw[:, 3:])   # only accelerations
+        # it sits at the contacts: its peak within 0.15 s after a labelled contact
+        contacts = np.array(with_shock.step_ms)
+        after = (with_shock.t_ms[:, None] - contacts[None, :])
+        near = np.any((after >= 0) & (after <= 150), axis=1)
+        assert d[near].max() > 3 * d[~near].max()
+        peaks[act] = np.median([d[(with_shock.t_ms >= c) & (with_shock.t_ms <= c + 150)].max()
+                                for c in contacts[2:-2]])
+    # softer toe-first contacts walking backwards (measured: about half the forward peak)
+    assert peaks["retro"] < 0.7 * peaks["walk"], peaks
+
+
+@pytest.mark.parametrize("placement", ["ankle", "lower_back", "wrist"])
+def test_backward_rates_are_the_forward_ones_reversed_and_negated(placement):
+    from host_tools.sim.gait import walking_waves
+    f, b = _walk_pair(placement)
+    nb = 100
+    fg, bg = _stride_mean(f, f.gyro, nb), _stride_mean(b, b.gyro, nb)
+    fa, ba = _stride_mean(f, f.accel, nb), _stride_mean(b, b.accel, nb)
+    # the forward stride played backwards about the left toe-off, which becomes the
+    # backward left contact: backward phase p is forward phase (toe-off - p)
+    idx = np.round((walking_waves().stance - np.arange(nb) / nb) * nb).astype(int) % nb
+    # angular rates flip sign (measured 0.95 to 0.97), accelerations keep it (0.88 to 0.93)
+    assert _corr(bg, -fg[idx]) > 0.85
+    assert _corr(ba, fa[idx]) > 0.8
+    # and neither is the forward walk as it is
+    assert _corr(bg, fg) < _corr(bg, -fg[idx]) - 0.3
+
+
+def test_streaming_memory_does_not_grow_with_the_samples():
+    """Generating 2 h of walking at 50 Hz peaks at about the same traced memory as 10 min
+    (no timing here: the speed is a `retrostep bench` figure). What does grow is the
+    step labels (times and directions, which the manifest needs), tens of bytes a step."""
+    from host_tools.bench_sim import generate, peak_traced_bytes
+    short, steps_short = peak_traced_bytes(600.0)
+    long_, steps_long = peak_traced_bytes(7200.0)
+    assert steps_long > 11 * steps_short
+    # measured 2.5 MB and 3.6 MB; holding the samples would add 8.6 MB of counts alone
+    assert long_ < 2.0 * short, (short, long_)
+    samples = 7200 * 50
+    extra = (long_ - short) / (samples - 600 * 50)
+    assert extra < 6.0, f"{extra:.1f} bytes per extra sample (the raw counts alone are 24)"
+    n, _, biggest = generate(60.0)
+    assert n == 60 * 50 and biggest <= 4096

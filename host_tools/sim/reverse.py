@@ -56,17 +56,43 @@ def reverse_steps(step_ms, t_first: float, t_last: float, step_dir=None):
 
 
 def _manifest_entry(path: Path):
+    """(the source folder's manifest, the source's entry in it), either {} when missing."""
     m = path.parent / "manifest.json"
     if not m.exists():
-        return None
+        return {}, {}
     try:
         doc = json.loads(m.read_text())
     except (OSError, json.JSONDecodeError):
-        return None
-    for r in doc.get("recordings", []):
+        return {}, {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("recordings"), list):
+        return {}, {}
+    for r in doc["recordings"]:
         if isinstance(r, dict) and r.get("file") == path.name:
-            return r
-    return None
+            return doc, r
+    return doc, {}
+
+
+def _provenance(path: Path, doc: dict, entry: dict, meta: dict) -> tuple[str, str]:
+    """(licence, ground truth) of the reversed copy of the trace at `path`: the source's
+    licence unchanged (a reversed recording is still the recording), and its ground
+    truth described as derived from the source's."""
+    from .tracefile import PER_RECORDING
+    def pick(key):
+        for v in (entry.get(key), doc.get(key)):
+            if isinstance(v, str) and v and v != PER_RECORDING.format(key=key):
+                return v
+        return None
+    lic = pick("license") or meta.get("license") or "unknown (the source states no licence)"
+    src_truth = pick("ground_truth")
+    if "step_ms" in entry:
+        how = "step_ms are the source's step times mirrored and moved by the double support"
+    elif isinstance(entry.get("steps"), int):
+        how = "the source's step count"
+    else:
+        how = "no step labels (the source has no manifest entry)"
+    truth = (f"time-reversed from {path.name} ({src_truth or 'source ground truth not stated'});"
+             f" {how} (host_tools/sim/reverse.py)")
+    return lic, truth
 
 
 def reverse_trace(path, out_folder, name: str | None = None) -> Path:
@@ -75,7 +101,7 @@ def reverse_trace(path, out_folder, name: str | None = None) -> Path:
     from .tracefile import update_manifest
     path = Path(path)
     tr = read_trace(path)
-    entry = _manifest_entry(path) or {}
+    doc, entry = _manifest_entry(path)
     if entry.get("direction") == "backward":
         pass   # reversing backward walking gives forward walking: allowed
     t2, d2 = reverse_arrays(tr.t_ms, tr.data)
@@ -130,5 +156,6 @@ def reverse_trace(path, out_folder, name: str | None = None) -> Path:
     for k in ("sensor", "rate_hz", "lsb_per_g", "forward_axis"):
         if k in entry:
             new[k] = entry[k]
-    update_manifest(out, new)
+    lic, truth = _provenance(path, doc, entry, tr.meta)
+    update_manifest(out, new, license=lic, ground_truth=truth)
     return target

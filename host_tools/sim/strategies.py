@@ -20,10 +20,10 @@ from .sensors import sensor_names
 RATES = (12.5, 25.0, 26.0, 50.0, 52.0, 100.0, 104.0, 200.0)
 
 
-def persons():
+def persons(max_asymmetry: float = 0.1):
     return st.builds(Person,
                      height_m=st.floats(1.45, 2.0),
-                     asymmetry=st.floats(0.0, 0.1),
+                     asymmetry=st.floats(0.0, max_asymmetry),
                      variability=st.floats(0.0, 0.06),
                      arm_swing=st.floats(0.4, 1.6),
                      impact=st.floats(0.5, 1.8))
@@ -40,19 +40,31 @@ def mounts(known: bool | None = None):
 
 
 def sim_kwargs(activity=st.sampled_from(("walk", "retro")), placement=st.sampled_from(PLACEMENTS),
-               rate_hz=st.sampled_from(RATES), steps=st.integers(12, 40), known_mount=None):
-    """Keyword arguments for `simulate` over stepping activities."""
-    return st.fixed_dictionaries({
+               rate_hz=st.sampled_from(RATES), steps=st.integers(12, 40), known_mount=None,
+               sensor=None, person=None, pad_s: float | None = None):
+    """Keyword arguments for `simulate` over stepping activities. With `pad_s`, the walk
+    is a script between two stands of that many seconds (as people walk): the kwargs
+    then have `script` instead of `activity` and `steps`."""
+    kw = st.fixed_dictionaries({
         "activity": activity,
         "placement": placement,
-        "sensor": st.sampled_from(sensor_names()),
+        "sensor": sensor if sensor is not None else st.sampled_from(sensor_names()),
         "rate_hz": rate_hz,
         "seed": st.integers(0, 2**31 - 1),
         "steps": steps,
         "cadence_spm": st.one_of(st.none(), st.floats(85.0, 125.0)),
-        "person": persons(),
+        "person": person if person is not None else persons(),
         "mount": mounts(known_mount),
     })
+    if pad_s is None:
+        return kw
+    return kw.map(lambda k: _padded(k, pad_s))
+
+
+def _padded(kw: dict, pad_s: float) -> dict:
+    kw = dict(kw)
+    kw["script"] = f"stand {pad_s:g}s, {kw.pop('activity')} {kw.pop('steps')}, stand {pad_s:g}s"
+    return kw
 
 
 def walking_traces(direction: str | None = None, **kw):

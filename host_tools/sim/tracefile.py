@@ -56,8 +56,18 @@ def _atomic_write_text(path: Path, text: str):
             tmp.unlink()
 
 
-def update_manifest(folder: Path, entry: dict, dataset: str | None = None):
-    """Add `entry` to <folder>/manifest.json, replacing one for the same file."""
+GENERATED_LICENSE = "generated (no restrictions)"
+PER_RECORDING = "per recording (see each recording's \"{key}\")"
+
+
+def update_manifest(folder: Path, entry: dict, dataset: str | None = None,
+                    license: str = GENERATED_LICENSE, ground_truth: str = GROUND_TRUTH):
+    """Add `entry` to <folder>/manifest.json, replacing one for the same file.
+
+    A new manifest takes `license` and `ground_truth` as the folder's. When an existing
+    manifest says otherwise, the folder's value moves into each recording that has none
+    of its own, the new entry carries its own, and the folder's says "per recording",
+    so that no recording is labelled with another's licence or ground truth."""
     mpath = folder / "manifest.json"
     if mpath.exists():
         try:
@@ -67,9 +77,21 @@ def update_manifest(folder: Path, entry: dict, dataset: str | None = None):
         if not isinstance(doc, dict) or not isinstance(doc.get("recordings"), list):
             raise UserError(f"{mpath}:1: expected an object with a \"recordings\" list")
     else:
-        doc = {"dataset": dataset or folder.name, "license": "generated (no restrictions)",
-               "ground_truth": GROUND_TRUTH, "recordings": []}
+        doc = {"dataset": dataset or folder.name, "license": license,
+               "ground_truth": ground_truth, "recordings": []}
     recs = [r for r in doc["recordings"] if not (isinstance(r, dict) and r.get("file") == entry["file"])]
+    entry = dict(entry)
+    for key, value in (("license", license), ("ground_truth", ground_truth)):
+        folder_value = doc.get(key)
+        if key in entry or folder_value == value:
+            continue
+        per = PER_RECORDING.format(key=key)
+        if folder_value != per:
+            for r in recs:
+                if isinstance(r, dict) and key not in r and folder_value is not None:
+                    r[key] = folder_value
+            doc[key] = per
+        entry[key] = value
     recs.append(entry)
     doc["recordings"] = recs
     _atomic_write_text(mpath, json.dumps(doc, indent=1) + "\n")
