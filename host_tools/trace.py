@@ -187,6 +187,8 @@ def _parse_rows_slow(path: Path, lines: list[str], first: int, ncol: int, strict
             vals = []
             for k, p in enumerate(parts):
                 try:
+                    if "_" in p:   # float() takes "1_000"; a number in a CSV does not have one
+                        raise ValueError(p)
                     v = float(p)
                 except ValueError:
                     problem = f"bad number {p.strip()!r} in column {k + 1}"
@@ -243,6 +245,57 @@ def _check_values(path: Path, arr: np.ndarray, first: int, cols: tuple[str, ...]
                          f" (t_ms {t[r]:g} after {t[r - 1]:g}); timestamps must strictly increase")
 
 
+# Plausible magnitudes: a worn device reads about 1 g in total (its median over a
+# recording stays near 1 g, and under 3 g running with it on an ankle); m/s^2 reads
+# about 9.8, mg about 1000.
+MAX_MEDIAN_G = 6.0
+MIN_MEDIAN_G = 0.25
+# Timestamps in seconds or microseconds are 1000 times off: refused when the median
+# interval is this many times off the rate_hz header, or, without a numeric rate,
+# outside these bounds (2 kHz to 0.5 Hz).
+RATE_MISMATCH = 100.0
+MIN_MEDIAN_DT_MS = 0.5
+MAX_MEDIAN_DT_MS = 2000.0
+
+
+def _check_units_of_values(path: Path, arr: np.ndarray, first: int, meta: dict[str, str],
+                           lines: list[str]):
+    """Samples whose size says the header's units are wrong (m/s^2 or mg labelled g,
+    gravity removed, t_ms in seconds or microseconds)."""
+    n = len(arr)
+    span = f"lines {first + 1}-{first + n}" if n > 1 else f"line {first + 1}"
+    mag = float(np.median(np.sqrt((arr[:, 1:4] ** 2).sum(axis=1))))
+    unit_line = _meta_line(lines, "accel_unit")
+    if mag > MAX_MEDIAN_G:
+        guess = ("m/s^2: divide by 9.80665" if 5.0 <= mag <= 20.0 else
+                 "mg: divide by 1000" if 500.0 <= mag <= 2000.0 else
+                 "raw sensor counts or another unit: convert to g")
+        raise TraceError(f"{path}:{unit_line}: accel_unit is g, but the samples ({span}) have a median"
+                         f" magnitude of {mag:.3g}, where a worn device reads about 1 g:"
+                         f" they look like {guess}")
+    if mag < MIN_MEDIAN_G:
+        raise TraceError(f"{path}:{unit_line}: accel_unit is g, but the samples ({span}) have a median"
+                         f" magnitude of {mag:.3g}, where a worn device reads about 1 g: they look like"
+                         " acceleration with gravity removed (a phone's 'linear acceleration');"
+                         " the format needs the accelerometer's own reading, gravity included")
+    if n < 3:
+        return
+    dt = float(np.median(np.diff(arr[:, 0])))
+    rate = parse_rate(meta.get("rate_hz"))
+    where = f"{path}:{first + 2}: t_ms"
+    if rate is not None:
+        want = 1000.0 / rate
+        if dt * RATE_MISMATCH < want or dt > want * RATE_MISMATCH:
+            unit = "seconds" if dt < want else "microseconds"
+            raise TraceError(f"{where} steps by {dt:.6g} (median) but line {_meta_line(lines, 'rate_hz')}"
+                             f" says rate_hz {meta['rate_hz']} ({want:.6g} ms apart): t_ms looks like"
+                             f" {unit}, not milliseconds")
+    elif dt < MIN_MEDIAN_DT_MS or dt > MAX_MEDIAN_DT_MS:
+        unit = "seconds" if dt < MIN_MEDIAN_DT_MS else "microseconds"
+        raise TraceError(f"{where} steps by {dt:.6g} (median), {1000.0 / dt:.6g} samples a second if in"
+                         f" ms: t_ms looks like {unit}, not milliseconds")
+
+
 def read_trace(path, strict: bool = True, cache: bool = False) -> Trace:
     """Read a trace file. `cache=True` keeps parsed arrays as .npy under the user cache dir,
     keyed by path, size and modification time, so repeat evaluations skip the CSV."""
@@ -266,6 +319,7 @@ def read_trace(path, strict: bool = True, cache: bool = False) -> Trace:
     meta, cols, first = _read_header(path, lines)
     arr, truncated = _parse_rows(path, text, lines, first, len(cols), strict)
     _check_values(path, arr, first, cols)
+    _check_units_of_values(path, arr, first, meta, lines)
     tr = Trace(str(path), meta, np.ascontiguousarray(arr[:, 0]), np.ascontiguousarray(arr[:, 1:]),
                cols, truncated)
     if cache:
@@ -288,7 +342,7 @@ def _cache_key(path: Path) -> str | None:
         st = path.stat()
     except OSError:
         return None
-    h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()[:20]
+    h = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v2".encode()).hexdigest()[:20]
     return h
 
 

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 from host_tools import cli
-from host_tools.bench_cmd import areas, mpy_sizes
+from host_tools.bench_cmd import STATE_MOUNTS, STATE_RATES, areas, mpy_sizes, state_sizes
 from host_tools.paths import FIRMWARE, micropython_binary
 
 
@@ -17,6 +17,13 @@ def test_bench_detector_section_json(tmp_path, capsys):
         assert isinstance(doc[k], int) and doc[k] > 0, k
     assert doc["heap_bytes_per_sample"] >= 0 and isinstance(doc["heap_lock_ok"], bool)
     assert set(doc["mpy_bytes"]) == {"armv6m", "xtensawin"}
+    for arch in ("armv6m", "xtensawin"):
+        assert doc["mpy_bytes"][arch]["firmware"] >= doc["mpy_bytes"][arch]["detector"] > 0
+    worst = doc["state_bytes_worst"]
+    assert worst["bytes"] >= doc["state_bytes"] and worst["rate_hz"] in STATE_RATES
+    # the worst case is the measurement of its own configuration
+    mount = dict(STATE_MOUNTS)[worst["forward_axis"]]
+    assert state_sizes([(worst["rate_hz"], worst["forward_axis"], mount)])[0][3] == worst["bytes"]
     printed = capsys.readouterr().out
     assert "[detector]" in printed and "micropython_samples_per_s" in printed
 

@@ -25,7 +25,8 @@ def feed_g(det, samples, lsb):
     return events + list(zip(idx[:k], dirs[:k]))
 
 
-@pytest.mark.parametrize("kw", [dict(rate_hz=5, lsb_per_g=4096), dict(rate_hz=50, lsb_per_g=10),
+@pytest.mark.parametrize("kw", [dict(rate_hz=5, lsb_per_g=4096), dict(rate_hz=12.4, lsb_per_g=4096),
+                                dict(rate_hz=251, lsb_per_g=4096), dict(rate_hz=50, lsb_per_g=10),
                                 dict(rate_hz=50, lsb_per_g=4096, forward_axis=4),
                                 dict(rate_hz=50, lsb_per_g=4096, placement=99)])
 def test_rejects_bad_configuration(kw):
@@ -128,3 +129,39 @@ def test_reset_returns_to_the_constructed_state():
     assert (det.steps, det.n, det.pending) == (0, 0, 0)
     feed_g(det, xs, 4096)
     assert det.steps == first
+
+
+def _events_by_blocks(rate, xs, sizes):
+    det = sd.StepDetector(rate, 4096, 3, sd.P_WAIST)
+    flat = array("h")
+    for x, y, z in xs:
+        flat.extend((int(round(x * 4096)), int(round(y * 4096)), int(round(z * 4096))))
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+    events = []
+    done = 0
+    k = 0
+    while done < len(xs):
+        m = min(sizes[k % len(sizes)], len(xs) - done)
+        k += 1
+        det.feed(memoryview(flat)[3 * done:3 * (done + m)], m, 3)
+        done += m
+        got = det.read(idx, dirs)
+        events += list(zip(idx[:got], dirs[:got]))
+    return events, (det.steps, det.forward, det.backward, det.unknown, det.n)
+
+
+@settings(max_examples=12, deadline=None)
+@given(rate=st.sampled_from([12.5, 26.0, 50, 104.0, 200]),
+       sizes=st.lists(st.integers(1, 40), min_size=1, max_size=6))
+def test_any_block_sizes_give_the_same_events(rate, sizes):
+    # blocks as a FIFO delivers them (any size, drained after each) give what one sample at
+    # a time through update() gives
+    rng = random.Random(int(rate))
+    xs = [(0.3 * math.sin(2 * math.pi * 0.9 * i / rate), 0.1,
+           1.0 + 0.35 * math.sin(2 * math.pi * 1.8 * i / rate) + rng.gauss(0, 0.01))
+          for i in range(int(rate * 20))]
+    det = sd.StepDetector(rate, 4096, 3, sd.P_WAIST)
+    ref = (feed_g(det, xs, 4096), (det.steps, det.forward, det.backward, det.unknown, det.n))
+    assert ref[1][0] > 20 and ref[1][4] == len(xs) and len(ref[0]) == ref[1][0]
+    assert _events_by_blocks(rate, xs, sizes) == ref

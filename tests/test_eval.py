@@ -125,6 +125,9 @@ def test_eval_command_json_table_and_progress(tmp_path, capsys):
     cap = capsys.readouterr()
     assert "== one (5 recordings)" in cap.out and "== two" in cap.out and "MAPE" in cap.out
     assert "[" in cap.err and "10/10" in cap.err   # the progress bar
+    for words in ("APE%", "fwd", "bwd", "unk", "F1", "false steps", "/h", "direction right",
+                  "step-time F1"):
+        assert words in cap.out, words
     doc = json.loads(out.read_text())
     assert len(doc["recordings"]) == 10
     for r in doc["recordings"]:
@@ -157,3 +160,18 @@ def test_recorded_datasets_evaluate():
     res = evaluate([root / "bangle"], workers=2)
     assert len(res.recordings) == len(read_manifest(root / "bangle").recordings)
     print(res.table())
+
+
+def test_eval_uses_each_traces_forward_axis(tmp_path):
+    d = tmp_path / "mounts"
+    d.mkdir()
+    recs = []
+    for name, axis in (("mounted.csv", "+z"), ("loose.csv", None)):
+        s = tracekit.walk_trace(d / name, rate_hz=50.0, seconds=30.0, seed=5, forward_axis=axis)
+        recs.append({"file": name, "placement": "waist", "steps": len(s), "direction": "forward"})
+    (d / "manifest.json").write_text(json.dumps({"dataset": "mounts", "recordings": recs}))
+    mounted, loose = evaluate([d], workers=1).recordings
+    assert loose["steps"] > 40 and loose["unknown"] == loose["steps"] and loose["dir_right"] == 0
+    assert mounted["steps"] == loose["steps"]
+    assert mounted["forward"] + mounted["backward"] >= 0.9 * mounted["steps"]
+    assert mounted["dir_right"] == mounted["forward"]

@@ -57,3 +57,34 @@ def test_the_check_catches_an_allocating_detector(tmp_path):
     _, acc, _ = walk(50.0, 10.0)
     out = heap_check(Prepared(to_counts(acc), 50.0, LSB_PER_G, 0, 0), prepend=[str(tmp_path)])
     assert out.startswith("alloc feed"), out
+
+
+STATE_LIMIT = 4096   # the bound on detector state
+
+
+def test_detector_state_is_at_most_4_kb_at_every_rate():
+    # buffers scale with the inner rate (14-28 Hz after decimation), so the edges of each
+    # decimation band, odd rates and 12.5 and 200 Hz are measured, with and without a mount
+    # (a known mount adds the per-sample orbit arrays)
+    rates = ["12.5", "13", "14.2", "20", "28.4", "28.5", "40", "56.9", "57", "100", "104", "113.9", "150", "199.9", "200"]
+    specs = [f"{r}:{f}:{p}" for r in rates for f, p in (("0", "0"), ("-3", "7"), ("1", "11"))]
+    out = run_script("state_size.py", specs).split()
+    sizes = {tuple(out[i:i + 3]): int(out[i + 3]) for i in range(0, len(out), 4)}
+    assert len(sizes) == len(specs)
+    assert all(b > 1000 for b in sizes.values()), sizes     # the arrays were counted
+    worst = max(sizes, key=sizes.get)
+    assert sizes[worst] <= STATE_LIMIT, f"{sizes[worst]} bytes at {worst} (rate, axis, placement)"
+    # the mount's orbit arrays are part of what is measured
+    assert sizes[("100", "-3", "7")] > sizes[("100", "0", "0")]
+
+
+def test_the_state_measure_sees_every_buffer(tmp_path):
+    # a stand-in detector holding 5000 bytes in arrays and a bytearray: measured at least that
+    (tmp_path / "stepdetect.py").write_text(
+        "from array import array\n"
+        "class StepDetector:\n"
+        "    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=0):\n"
+        "        self.a = array('i', bytes(4 * 1000))\n"
+        "        self.b = bytearray(1000)\n")
+    out = run_script("state_size.py", ["50:0:0"], prepend=[str(tmp_path)]).split()
+    assert out[:3] == ["50", "0", "0"] and 5000 <= int(out[3]) < 5600

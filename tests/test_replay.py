@@ -72,3 +72,29 @@ def test_replay_reports_bad_and_truncated_traces(tmp_path, capsys):
     assert "steps" in cap.out and "truncated last line" in cap.err
     assert cli.main(["replay", str(tmp_path / "none.csv")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_the_traces_forward_axis_reaches_the_detector(tmp_path, capsys):
+    # one walk, three headers: no mount (every step unknown), +z and -z (opposite labels)
+    got = {}
+    for axis in (None, "+z", "-z"):
+        p = tmp_path / f"w{axis}.csv"
+        js = tmp_path / f"w{axis}.json"
+        tracekit.walk_trace(p, rate_hz=50.0, seconds=30.0, seed=5, forward_axis=axis)
+        assert cli.main(["replay", str(p), "--json", str(js)]) == 0
+        got[axis] = json.loads(js.read_text())
+    capsys.readouterr()
+    n = got[None]["steps"]
+    assert n > 40 and got[None]["unknown"] == n
+    assert got["+z"]["steps"] == got["-z"]["steps"] == n
+    plus, minus = got["+z"], got["-z"]
+    assert plus["forward"] + plus["backward"] >= 0.9 * n   # the mount is used
+    assert (plus["forward"], plus["backward"]) == (minus["backward"], minus["forward"])
+
+
+def test_the_detector_rate_stays_within_12_5_to_200_hz(tmp_path, capsys):
+    for rate, want in ((400.0, "200"), (10.0, "12.5"), (104.0, "104")):
+        p = tmp_path / f"r{rate:g}.csv"
+        tracekit.walk_trace(p, rate_hz=rate, seconds=8.0)
+        assert cli.main(["replay", str(p)]) == 0
+        assert f"detector at {want} Hz" in capsys.readouterr().out

@@ -4,7 +4,8 @@
 #
 # SAMPLES holds little-endian int16 ax, ay, az per sample, loaded whole into one array.
 # Prints "key value" lines:
-#   state_bytes  heap kept by a new detector (gc.mem_alloc after collection, before/after)
+#   state_bytes  heap kept by a new detector (gc.mem_alloc after collection: the larger of
+#                its growth over construction and what dropping the detector frees)
 #   heap_feed / heap_update  bytes allocated over one pass through feed() / update()
 #   locked       1 when a whole pass ran under micropython.heap_lock(), 0 on MemoryError
 #   samples / us samples fed and microseconds taken by REPEAT passes through feed()
@@ -15,6 +16,21 @@ from array import array
 
 import micropython
 import stepdetect
+
+
+def state_bytes(rate, lsb, fwd, placement):
+    # The heap a detector holds: the larger of the growth over its construction and what
+    # dropping it frees. Either alone can fall short: the collector scans the C stack
+    # conservatively, so garbage it keeps at one reading may be gone at the next.
+    gc.collect()
+    m0 = gc.mem_alloc()
+    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
+    gc.collect()
+    m1 = gc.mem_alloc()
+    det = None
+    gc.collect()
+    m2 = gc.mem_alloc()
+    return max(m1 - m0, m1 - m2)
 
 
 def main():
@@ -32,11 +48,8 @@ def main():
     idx = array("i", bytes(4 * 64))
     dirs = bytearray(64)
 
-    gc.collect()
-    m0 = gc.mem_alloc()
+    print("state_bytes", state_bytes(rate, lsb, fwd, placement))
     det = stepdetect.StepDetector(rate, lsb, fwd, placement)
-    gc.collect()
-    print("state_bytes", gc.mem_alloc() - m0)
 
     det.feed(src, min(n, 200), 3)   # warm up: first-call caches, if any, are not per sample
     det.read(idx, dirs)
