@@ -5,6 +5,8 @@ Interface: see imu_base. WHO_AM_I (0x0F) tells the two FIFO designs apart:
 FIFO_DATA_OUT (0x3E), gyro words before accelerometer words; 0x6C (LSM6DSO, LSM6DSOX)
 stores 7-byte words, a tag byte then one sensor's x, y, z, read from 0x78. Rates are
 12.5 to 208 Hz; INT1 goes high at the FIFO watermark, so the board can sleep until then.
+Low-pass: the rate sets it (the accelerometer's filter chain follows ODR, bandwidth about
+half the rate, LPF2 left off), as the MPU driver's DLPF sits just under half the rate.
 """
 from micropython import const
 

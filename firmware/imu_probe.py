@@ -2,7 +2,8 @@
 
     chip, addr, chip_id = find(i2c, chip=None, addr=None)
     imu = open_imu(i2c, chip=None, addr=None, rate_hz=50, range_g=4, gyro=False)
-    connect(app) -> bool   the counting loop's (re)connection: opens the IMU of board.json,
+    connect(app) -> bool   the counting loop's (re)connection: clocks a stuck bus free,
+                           opens the IMU of board.json,
                            sets its watermark and interrupt, builds the detector
     reinit(app)            after an I2C error: re-initialises the chip (recovering the
                            bus if need be); app.imu = None when it is gone
@@ -86,8 +87,12 @@ def connect(app):
     import asyncio
     from board import axis_code
     c = app.cfg["imu"]
+    hw = app.hw
     try:
-        imu = open_imu(app.hw.i2c(), c.get("chip"), c.get("address"), c.get("rate_hz", 50),
+        # a chip left holding SDA low (the board reset mid-read) lets go only when SCL is
+        # clocked: a new I2C object alone would find an empty bus forever
+        hw.recover_bus()
+        imu = open_imu(hw.i2c(), c.get("chip"), c.get("address"), c.get("rate_hz", 50),
                        c.get("range_g", 4), c.get("gyro", False), _BATCH)
     except (OSError, IMUError) as e:
         app._fault("no_imu", "no IMU: %s" % e)
@@ -98,7 +103,7 @@ def connect(app):
     wm = imu.set_watermark(wm)
     app.batch_ms = min(_MAX_WAKE_MS, int(wm * 1000 / imu.rate_hz))
     app._flag = None
-    pin = app.hw.int_pin
+    pin = hw.int_pin
     if imu.has_wm_irq and pin is not None:
         # the handler is the loop's own method: nothing here may outlive the connection,
         # or this module's code would stay on the heap

@@ -128,6 +128,28 @@ def test_i2c_errors_mid_stream_reinit_and_lose_at_most_their_batch(tmp_path, tra
     assert "I2C error" in res.stdout
 
 
+def test_bus_stuck_at_power_up_is_clocked_free_and_counting_starts(tmp_path, traces):
+    # a chip left holding SDA low (the board reset mid-read) answers nothing until SCL is
+    # clocked nine times: re-creating the I2C object alone does not free it
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], faults="stuck@0", without=OPTIONAL)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.world["faults_done"] == 1
+    assert res.stopped["faults"]["no_imu"] == 0, res.stdout[-2000:]
+    assert res.world["made"] == res.stopped["samples"]
+    check_same_as_pc(res, traces["walk"])
+
+
+def test_stuck_bus_mid_stream_is_recovered_by_clocking_scl(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], faults="stuck@40000", without=OPTIONAL)
+    assert res.returncode == 0, res.stderr[-2000:]
+    f = res.stopped["faults"]
+    assert f["i2c"] >= 1 and f["reinit"] == 1 and f["no_imu"] == 0, f
+    lost = res.world["made"] - res.stopped["samples"]
+    assert 0 <= lost <= 60          # at most the batch the bus hung in
+
+
 def test_fifo_overflow_is_detected_logged_and_counted(tmp_path, traces):
     flash = virtual.make_flash(tmp_path)
     res = virtual.run(flash, trace=traces["walk"], faults="overflow@50000", without=OPTIONAL)

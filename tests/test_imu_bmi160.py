@@ -60,6 +60,27 @@ def test_full_fifo_is_an_overflow_and_reading_goes_on(tmp_path):
     np.testing.assert_array_equal(out[k:], counts[len(counts) - rest:])
 
 
+def test_nak_and_timeout_mid_stream_cost_at_most_their_fifo(tmp_path):
+    counts = random_counts(600, 3, 24)
+    trace = tmp_path / "e.csv"
+    virtual.write_counts_trace(trace, counts, 8192)
+    res = virtual.drivercheck([{"chip": "bmi160", "trace": str(trace), "rate_hz": 50, "range_g": 4,
+                                "step_ms": 400, "faults": [[2000, "nak", 1], [6000, "timeout", 2]]}],
+                              tmp_path)[0]
+    assert "error" not in res, res
+    # one failed read each, then a failed init for the second: three errors, two re-inits
+    assert res["errors"] == 3 and res["reinit"] == 2
+    out = res["samples_out"]
+    lost = len(counts) - len(out)
+    assert 0 < lost <= 2 * res["capacity"]
+    # what came through is the trace in order, gaps only where the FIFO was flushed
+    j = 0
+    for row in out:
+        while not np.array_equal(counts[j], row):
+            j += 1
+        j += 1
+
+
 @pytest.mark.parametrize("chip,family,addr", [
     ("bmi160", "bmi160", 0x68), ("mpu6050", "mpu6050", 0x68), ("mpu6886", "mpu6050", 0x68),
     ("lsm6ds3", "lsm6ds", 0x6A), ("lsm6dsox", "lsm6ds", 0x6A)])

@@ -100,6 +100,12 @@ def test_nak_mid_stream_costs_at_most_one_fifo(tmp_path):
 def test_wrong_chip_id_is_a_clear_error(tmp_path):
     trace = tmp_path / "w.csv"
     virtual.write_counts_trace(trace, random_counts(10, 3, 5), 8192)
-    jobs = [{"chip": "lsm6dso", "trace": str(trace), "rate_hz": 52, "range_g": 4, "driver": "bmi160"}]
-    res = virtual.drivercheck(jobs, tmp_path)[0]
-    assert "no BMI160 at 0x6a: CHIP_ID is 0x00, not 0xd1" in res["error"]
+    jobs = [{"chip": "lsm6dso", "trace": str(trace), "rate_hz": 52, "range_g": 4, "driver": "bmi160"},
+            # this driver's own check: an MPU6050 at 0x68 answers 0x00 at WHO_AM_I (0x0F)
+            {"chip": "mpu6050", "trace": str(trace), "rate_hz": 52, "range_g": 4, "driver": "lsm6ds"},
+            {"chip": "mpu6050", "trace": str(trace), "rate_hz": 52, "range_g": 4, "family": "lsm6dso"}]
+    other, direct, probed = virtual.drivercheck(jobs, tmp_path)
+    assert "no BMI160 at 0x6a: CHIP_ID is 0x00, not 0xd1" in other["error"]
+    assert "IMUError: no LSM6DS-family chip at 0x68: WHO_AM_I is 0x00" in direct["error"]
+    # the probe names what it looked for and what does answer on the bus
+    assert "no lsm6dso found; devices at 0x68" in probed["error"]

@@ -6,8 +6,9 @@
     bus.writeto_mem(addr, reg, buf), bus.writeto(addr, buf), bus.readfrom_into(addr, buf)
     bus.fail("eio" | "nak" | "timeout", count=1)   the next `count` transactions raise
                                          OSError(EIO / ENODEV / ETIMEDOUT)
-    bus.stuck = True                     every transaction times out until the bus is
-                                         created anew (the firmware's bus recovery)
+    bus.stuck = True                     every transaction times out (a chip holds SDA low)
+                                         until SCL is clocked nine times and the bus
+                                         created anew (machine.py; board.recover_bus)
     bus.absent(addr, True)               the chip stops answering (NAK, gone from scan)
     bus.transactions, bus.errors         counters
     bus.on_transaction                   optional callable run before each transaction

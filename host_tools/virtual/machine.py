@@ -1,7 +1,8 @@
 """`machine` for the sim board on the MicroPython Unix port: the parts the firmware uses.
 
-Pin, I2C and SoftI2C (the emulated bus of simworld), PWM, WDT, Timer, lightsleep,
-deepsleep, reset, unique_id, freq, idle, disable_irq/enable_irq. Everything acts on the
+Pin, I2C and SoftI2C (the emulated bus of simworld; a bus stuck by the `stuck` fault is
+freed only by clocking SCL nine times as an open-drain pin before the bus is made anew),
+PWM, WDT, Timer, lightsleep, deepsleep, reset, unique_id, freq, idle, disable_irq/enable_irq. Everything acts on the
 simworld.World built when this module is first imported.
 """
 import time
@@ -9,6 +10,11 @@ import time
 import simworld
 
 world = simworld.World()
+
+# rising edges driven on each open-drain pin since the last bus was made: a stuck bus
+# (a chip holding SDA low mid-byte) lets go only after SCL is clocked nine times
+_rises = {}
+_UNSTICK_CLOCKS = 9
 
 
 class Pin:
@@ -23,27 +29,36 @@ class Pin:
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
         self.mode = mode
+        self._v = None
         if value is not None:
-            world.pin_out(id, 1 if value else 0)
+            self._out(1 if value else 0)
 
     def init(self, mode=-1, pull=-1, value=None):
+        if mode != -1:
+            self.mode = mode
         if value is not None:
-            world.pin_out(self.id, 1 if value else 0)
+            self._out(1 if value else 0)
+
+    def _out(self, v):
+        if self.mode == Pin.OPEN_DRAIN and v and self._v == 0:
+            _rises[self.id] = _rises.get(self.id, 0) + 1
+        self._v = v
+        world.pin_out(self.id, v)
 
     def value(self, v=None):
         if v is None:
             return world.pin_value(self.id)
-        world.pin_out(self.id, 1 if v else 0)
+        self._out(1 if v else 0)
         return None
 
     def __call__(self, v=None):
         return self.value(v)
 
     def on(self):
-        world.pin_out(self.id, 1)
+        self._out(1)
 
     def off(self):
-        world.pin_out(self.id, 0)
+        self._out(0)
 
     def irq(self, handler=None, trigger=IRQ_RISING | IRQ_FALLING, hard=False, wake=None):
         if handler is None:
@@ -53,12 +68,20 @@ class Pin:
         return None
 
 
-def I2C(id=0, scl=None, sda=None, freq=400000, timeout=50000):
+def _new_bus(scl):
+    clocks = _rises.get(getattr(scl, "id", None), 0)
+    _rises.clear()
+    if world.bus.stuck and clocks < _UNSTICK_CLOCKS:
+        return world.bus        # a new bus object alone does not free a chip holding SDA
     return world.new_bus()
+
+
+def I2C(id=0, scl=None, sda=None, freq=400000, timeout=50000):
+    return _new_bus(scl)
 
 
 def SoftI2C(scl=None, sda=None, freq=400000, timeout=50000):
-    return world.new_bus()
+    return _new_bus(scl)
 
 
 class PWM:

@@ -23,7 +23,8 @@ device's flash) and these environment variables:
                           least seen (bytes: the firmware's steady margin)
     RETROSTEP_SIM_FAULTS  comma-separated script, times in ms of virtual time from start:
         eio@T[xN] nak@T[xN] timeout@T[xN]   the next N (1) I2C transactions fail
-        stuck@T              the bus hangs (timeouts) until the firmware re-creates it
+        stuck@T              the bus hangs (timeouts) until the firmware clocks SCL nine
+                             times and re-creates it (machine.py)
         absent@T[+D]         the IMU stops answering for D ms (default: for good)
         overflow@T           the host "misses" a FIFO's worth of samples: real overflow
         hang@T               the next I2C transaction blocks 30 s (the watchdog fires)
