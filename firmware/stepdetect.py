@@ -57,7 +57,9 @@ _EMIN = const(6000)     # least mean square |a|^2 deviation that starts a walk
 _EMIN_HOLD = const(2000)  # ... and that keeps one going
 _C_ON = const(550)      # stride correlation (of 1024) that confirms a rhythm
 _C_OFF = const(400)     # stride correlation below which it is lost
-_FMIN = const(70)       # least swing of the counting filter, per box sample
+_FMIN = const(90)       # least swing of the counting filter, per box sample, to start a
+                        # walk (desk work and a resting wrist stay under it)...
+_FMIN_WALK = const(20)  # ... and to go on counting one (a long walk's softer stretches)
 
 # How much a sensor there repeats per stride rather than per step (a leg or a swinging
 # arm carries it), lowering the evidence needed to read a lag as a stride.
@@ -465,7 +467,7 @@ class StepDetector:
             if a < 0:
                 a = 0
         self._amp = a
-        th = (a >> 2) + _FMIN * bw * p2
+        th = (a >> 2) + (_FMIN_WALK if self._counting else _FMIN) * bw * p2
         if f > th:
             if not self._up:
                 self._up = 1
