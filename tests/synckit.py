@@ -33,3 +33,18 @@ def wait_for(pred, timeout=10.0, what="condition"):
 def expected_fake_totals(ticks):
     """What tests/mp_fakedev.py counts in `ticks` ticks."""
     return (2 * ticks, ticks, ticks // 5)
+
+
+def flash_records(flash: Path) -> list:
+    """The records the firmware saved on a virtual flash, read as a sync reads them."""
+    from host_tools.link_client import parse_records
+    from host_tools.mpcompat import firmware_module
+    st = firmware_module("store").Store(str(flash / "data"), lambda: 0)
+    buf = bytearray(1024)
+    recs = []
+    while True:
+        c, used = st.read_since(recs[-1].seq if recs else 0, buf)
+        if not c:
+            break
+        recs += parse_records(bytes(buf[:used]))
+    return recs

@@ -72,16 +72,8 @@ def test_whole_firmware_day_counts_the_same(tmp_path, traces):
     assert world["made"] == res.stopped["samples"] and world["dropped"] == 0
     assert 0 < world["min_free"] < WHOLE_HEAP_KB * 1024
     # the store saved the day on the flash: its step bins sum to the steps counted
-    from host_tools.link_client import parse_records
-    from host_tools.mpcompat import firmware_module
-    st = firmware_module("store").Store(str(flash / "data"), lambda: 0)
-    buf = bytearray(1024)
-    recs = []
-    while True:
-        c, used = st.read_since(recs[-1].seq if recs else 0, buf)
-        if not c:
-            break
-        recs += parse_records(bytes(buf[:used]))
+    from synckit import flash_records
+    recs = flash_records(flash)
     bins = [r for r in recs if r.kind == 1]
     got = (sum(r.fwd for r in bins), sum(r.bwd for r in bins), sum(r.unk for r in bins))
     assert got == (res.stopped["forward"], res.stopped["backward"], res.stopped["unknown"])

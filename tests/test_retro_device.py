@@ -19,6 +19,8 @@ from host_tools.paths import BOARDS
 from host_tools.sim import simulate, write
 from host_tools.sim import falls as simfalls
 
+from synckit import flash_records
+
 SCRIPT = ("walk 150, stand 10s, retro 650, stand 40s, walk 60, stumble, walk 40, stand 5s, "
           "desk 90s")
 GOAL = 350                      # not the default: it must come from the host, across a reboot
@@ -178,21 +180,6 @@ def short_trace(tmp_path_factory):
                   mount=f"fwd={m['forward_axis']},up={m['up_axis']}")
     write(tr, tmp, "t")
     return tmp / "t.csv"
-
-
-def flash_records(flash):
-    """The records the firmware saved on the virtual flash, read as a sync reads them."""
-    from host_tools.link_client import parse_records
-    from host_tools.mpcompat import firmware_module
-    st = firmware_module("store").Store(str(flash / "data"), lambda: 0)
-    buf = bytearray(1024)
-    recs = []
-    while True:
-        c, used = st.read_since(recs[-1].seq if recs else 0, buf)
-        if not c:
-            break
-        recs += parse_records(bytes(buf[:used]))
-    return recs
 
 
 def led_changes_of(pattern):

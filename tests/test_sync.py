@@ -107,18 +107,7 @@ def test_host_killed_mid_sync_then_synced_again(tmp_path):
     kills = 0
     with fake_device(tmp_path, ticks=1, prefill_days=20) as dev:
         finished(dev)
-        for _ in range(4):
-            have = count_records(db)
-            target = have + rng.randrange(1, 1500)
-            p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "sync", "--port",
-                                  dev.path, "--db", str(db)], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            while p.poll() is None and count_records(db) < target:
-                time.sleep(0.002)
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                kills += 1
-            p.wait()
+        kills += kill_syncs_midway(dev.path, db, rng, 1, 1500)
         assert kills >= 2
         assert count_records(db) < 20 * 288
         r = retrostep("sync", "--port", dev.path, "--db", str(db))
@@ -203,18 +192,7 @@ def test_host_killed_mid_sync_against_the_emulator(tmp_path):
     try:
         port = emu.stdout.readline().strip()
         assert port.startswith("/dev/")
-        for _ in range(4):
-            have = count_records(db)
-            target = have + rng.randrange(100, 1200)
-            p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "sync", "--port",
-                                  port, "--db", str(db)], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            while p.poll() is None and count_records(db) < target:
-                time.sleep(0.002)
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                kills += 1
-            p.wait()
+        kills += kill_syncs_midway(port, db, rng, 100, 1200)
         assert kills >= 2
         assert count_records(db) < n
         r = retrostep("sync", "--port", port, "--db", str(db))
@@ -236,3 +214,21 @@ def test_host_killed_mid_sync_against_the_emulator(tmp_path):
             emu.wait()
     print(f"faults injected: host `retrostep sync` killed {kills} times mid-sync (of 4 tries), "
           f"{n} records to fetch")
+
+
+def kill_syncs_midway(port, db, rng, least, most, rounds=4) -> int:
+    """Starts `retrostep sync` `rounds` times and SIGKILLs it once it has stored between
+    `least` and `most` more records (if it has not finished by then); returns the kills."""
+    kills = 0
+    for _ in range(rounds):
+        target = count_records(db) + rng.randrange(least, most)
+        p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "sync", "--port",
+                              port, "--db", str(db)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        while p.poll() is None and count_records(db) < target:
+            time.sleep(0.002)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+    return kills

@@ -16,21 +16,7 @@ from array import array
 
 import micropython
 import stepdetect
-
-
-def state_bytes(rate, lsb, fwd, placement):
-    # The heap a detector holds: the larger of the growth over its construction and what
-    # dropping it frees. Either alone can fall short: the collector scans the C stack
-    # conservatively, so garbage it keeps at one reading may be gone at the next.
-    gc.collect()
-    m0 = gc.mem_alloc()
-    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
-    gc.collect()
-    m1 = gc.mem_alloc()
-    det = None
-    gc.collect()
-    m2 = gc.mem_alloc()
-    return max(m1 - m0, m1 - m2)
+from state_size import state_bytes
 
 
 def main():

@@ -3,18 +3,20 @@
 #   micropython state_size.py RATE:FORWARD_AXIS:PLACEMENT [...]
 #
 # For each configuration prints "<rate> <forward_axis> <placement> <bytes>", measured as
-# `retrostep bench` measures state_bytes (host_tools/mplib/bench_detector.py): the larger
-# of the heap's growth over construction and what dropping the detector frees.
+# `retrostep bench` measures state_bytes (host_tools/mplib/bench_detector.py imports it).
 import gc
 import sys
 
 import stepdetect
 
 
-def state_bytes(rate, fwd, placement):
+def state_bytes(rate, lsb, fwd, placement):
+    # The heap a detector holds: the larger of the growth over its construction and what
+    # dropping it frees. Either alone can fall short: the collector scans the C stack
+    # conservatively, so garbage it keeps at one reading may be gone at the next.
     gc.collect()
     m0 = gc.mem_alloc()
-    det = stepdetect.StepDetector(rate, 4096, fwd, placement)
+    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
     gc.collect()
     m1 = gc.mem_alloc()
     det = None
@@ -26,7 +28,8 @@ def state_bytes(rate, fwd, placement):
 def main():
     for spec in sys.argv[1:]:
         r, f, p = spec.split(":")
-        print(r, f, p, state_bytes(float(r), int(f), int(p)))
+        print(r, f, p, state_bytes(float(r), 4096, int(f), int(p)))
 
 
-main()
+if __name__ == "__main__":
+    main()
