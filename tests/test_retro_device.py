@@ -130,9 +130,10 @@ def test_the_day_gives_exactly_the_expected_sessions_cues_and_events(day):
     ev = hist.events()
     fwd, bwd, unk = day["sync"].device_totals
     true_b = [t for t, d in zip(tr.step_ms, tr.step_dir) if d == "B"]
-    # one backward session holding (nearly) every backward step of the day
+    # one backward session holding (nearly) every backward step of the day: a stray step of
+    # a forward walk called backward (0.1% at the waist) is no session of its own
     (s,) = of(ev, "retro_session")
-    assert s["backward"] == bwd >= 0.95 * len(true_b)
+    assert bwd - 3 <= s["backward"] <= bwd and s["backward"] >= 0.95 * len(true_b)
     assert s["steps"] == s["backward"] + s["unknown"] + s["forward"]
     assert abs(s["dur_ms"] - (true_b[-1] - true_b[0])) <= 3000
     assert s["long"] == 1 and 95 <= s["cadence"] <= 120

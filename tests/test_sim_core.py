@@ -42,6 +42,29 @@ def test_trunk_vertical_amplitude_and_frequency():
     assert abs(_step_freq(v, tr.rate_hz) - 1.9) < 0.1
 
 
+def _harmonic_ratio(x, rate_hz, step_ms):
+    # even over odd stride harmonics (1..20), median over strides (Menz et al. 2003)
+    ratios = []
+    for j in range(2, len(step_ms) - 4, 2):
+        seg = x[int(step_ms[j] * rate_hz / 1000):int(step_ms[j + 2] * rate_hz / 1000)]
+        h = np.abs(np.fft.rfft(seg - seg.mean()))[1:21]
+        ratios.append(h[1::2].sum() / h[0::2].sum())
+    return float(np.median(ratios))
+
+
+@pytest.mark.parametrize("placement", ["lower_back", "waist"])
+def test_trunk_harmonic_ratios_are_the_published_ones(placement):
+    # Menz et al. 2003, pelvis at preferred speed: about 3 for V and AP (even over odd),
+    # 2.5 for ML (odd over even); a perfectly regular trunk would give 6-9 here
+    tr = simulate(script="stand 3s, walk 80, stand 3s", placement=placement, rate_hz=100.0,
+                  seed=4, sensor="mpu6050")
+    mount = {"lower_back": (1, 2, 0), "waist": (1, 2, 0)}[placement]   # V, AP, ML sensor axes
+    hr = [_harmonic_ratio(tr.accel[:, k], tr.rate_hz, tr.step_ms) for k in mount]
+    v, ap, ml = hr
+    assert 2.0 < v < 4.5 and 2.0 < ap < 4.5, hr
+    assert 1.8 < 1 / ml < 4.5, hr
+
+
 def test_ankle_larger_than_trunk_and_wrist_swings():
     kw = dict(activity="walk", steps=40, seed=3, sensor="ideal")
     ank = simulate(placement="ankle", **kw)

@@ -75,6 +75,15 @@ from .pocket import CREASE_TILT, SKIN_RADIUS, Pocket, crease_tilt, hip_lever
 from .tables import Wave
 
 REF_SPEED = 1.3          # m/s, speed at which the trunk RMS targets hold
+# Step-to-step irregularity of the trunk's waveform, as a share of TRUNK_RMS per axis: each
+# step adds half-sines of 1, 2 and 3 half-waves (zero at both contacts) with random weights.
+# It carries the odd stride harmonics of V and AP and the even ones of ML that left/right
+# differences give real pelvises: with it the simulated lower back and waist have Menz et
+# al.'s (2003) harmonic ratios (about 3 for V and AP, even over odd; 2.5-3 for ML, odd over
+# even) instead of 6-9 (tests/test_sim_core.py). The wrist and pocket models were fitted
+# to recordings with their irregularity in them, so it is added at the trunk placements.
+TRUNK_IRREGULARITY = 0.4
+IRREGULAR_HALF_WAVES = (1, 2, 3)
 TRUNK_RMS = (0.13, 0.10, 0.20)   # AP, ML, V in g at REF_SPEED (Menz et al. 2003)
 FORWARD_DS = 0.20        # double support as a fraction of a step, forward walking
 BACKWARD_DS = 0.30       # longer double support walking backwards (Thorstensson 1986)
@@ -397,6 +406,10 @@ class Stepping:
             shock_scale = np.array([1.0, 1.0, 1.0]) * ctx.person.impact * min(2.0, speed_gain) ** 0.7
         total_turn = g.turn_deg * D2R
         emitted = 0
+        irregular = None
+        if n and ctx.placement in ("lower_back", "waist"):
+            irregular = (ctx.rng.standard_normal((len(cv), 3, len(IRREGULAR_HALF_WAVES)))
+                         * TRUNK_IRREGULARITY * np.array(TRUNK_RMS)[:, None])
         for i, m in chunk_ranges(ctx.i0, i_end, ctx.chunk):
             t = ctx.t(i, m)
             steps = []
@@ -427,6 +440,10 @@ class Stepping:
                 sh[:, 0] += pulse * base[:, 1] * shock_scale[1] * av[j]
                 sh[:, 1] += pulse * base[:, 2] * shock_scale[2] * side
                 sh[:, 2] += pulse * base[:, 0] * shock_scale[0] * av[j]
+            if irregular is not None:
+                scale = (av[idx] * speed_gain * env)[:, None]
+                for kk, k in enumerate(IRREGULAR_HALF_WAVES):
+                    sh += irregular[idx, :, kk] * np.sin(np.pi * k * p)[:, None] * scale
             # heading change for turns, spread over the labelled steps
             if total_turn:
                 span = max(last - c[0], T)
