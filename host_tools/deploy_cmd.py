@@ -106,11 +106,9 @@ def probe_repl(port: str, wait: float = 4.0) -> bool:
         raise UserError(f"cannot open serial port {port}: {e}") from None
 
 
-def check_micropython(port: str, probe: bool = True) -> str:
-    """The board's sys.platform. Leaves the board at its REPL: the caller restarts it."""
-    if probe and not probe_repl(port):
-        raise UserError(f"{port} is not answering as a MicroPython board (no REPL); flash "
-                        "MicroPython first (see the README's board section)")
+def check_micropython(port: str) -> str:
+    """The board's sys.platform, once probe_repl has stopped it at its REPL (the caller
+    restarts it)."""
     r = mpremote(port, "exec", "import sys; print('MPY', sys.implementation.name, sys.platform)",
                  timeout=20)
     line = next((ln for ln in r.stdout.splitlines() if ln.startswith("MPY ")), None)
@@ -141,7 +139,7 @@ def deploy(port: str, board: str, log=print) -> dict:
 
 
 def _deploy_stopped(port: str, board: str, cfg: dict) -> dict:
-    platform = check_micropython(port, probe=False)
+    platform = check_micropython(port)
     want = {"esp32": "esp32", "rp2": "rp2", "unix": "linux"}.get(cfg.get("port", ""), None)
     if want and platform != want:
         raise UserError(f"{port} runs MicroPython on {platform}, but board {board!r} is a "

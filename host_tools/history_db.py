@@ -170,9 +170,7 @@ class History:
 
     def days(self, days: int | None = None, today: dt.date | None = None) -> list[dict]:
         """Per local date and device: steps, retro goal and what happened."""
-        devs = self.devices()
-        current = {d["uid"]: int(d["settings"].get("retro_goal", DEFAULT_GOAL)) for d in devs}
-        logs = {d["uid"]: self.settings_history(d["uid"]) for d in devs}
+        logs = {d["uid"]: self.settings_history(d["uid"]) for d in self.devices()}
         goal_events: dict[tuple[str, str], int] = {}
         out: dict[tuple[str, str], dict] = {}
         rows = self.con.execute("SELECT uid, kind, t, forward, backward, unknown, type, data "
@@ -208,15 +206,15 @@ class History:
         for d in res:
             # the goal in force that day: the settings seen by the latest sync at or before
             # the day's end; for a day before any sync saw them, the goal its own retro_goal
-            # record names, else the first settings seen (else the current ones)
+            # record names, else the first settings seen (a device whose settings were
+            # never seen has none logged: the default)
             uid = d["device"]
             log = logs.get(uid) or []
             goal = self.goal_on(uid, d["date"], log)
             if goal is None:
                 goal = goal_events.get((d["date"], uid))
             if goal is None:
-                goal = (int(log[0][1].get("retro_goal", DEFAULT_GOAL)) if log
-                        else current.get(uid, DEFAULT_GOAL))
+                goal = int(log[0][1].get("retro_goal", DEFAULT_GOAL)) if log else DEFAULT_GOAL
             d["retro_goal"] = goal
             if d["retro_goal"] and d["backward"] >= d["retro_goal"]:
                 d["goal_reached"] = True

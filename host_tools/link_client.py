@@ -154,12 +154,14 @@ class LinkClient:
             if chunk:
                 self._buf += chunk
 
-    def request(self, cmd: int, payload: bytes = b"", version: int = PROTO) -> bytes:
+    def request(self, cmd: int, payload: bytes = b"", version: int = PROTO,
+                tries: int | None = None) -> bytes:
+        tries = self.retries if tries is None else tries
         # 1..0xFFFE: 0xFFFF is the device's "no request" seq (ERR replies it cannot trust)
         self.seq = self.seq % 0xFFFE + 1
         frame = encode_frame(self.seq, cmd, payload, version)
         last = "no answer"
-        for attempt in range(self.retries):
+        for attempt in range(tries):
             if attempt:
                 self.resends += 1
             self.ser.write(frame)
@@ -203,7 +205,7 @@ class LinkClient:
                 if seq != self.seq or rcmd != cmd | 0x80:
                     continue  # a late reply to an earlier attempt
                 return p
-        raise LinkError(f"no valid reply to command 0x{cmd:02x} after {self.retries} tries "
+        raise LinkError(f"no valid reply to command 0x{cmd:02x} after {tries} tries "
                         f"({last})")
 
     def _json(self, cmd: int, payload: bytes = b""):
@@ -275,16 +277,12 @@ class LinkClient:
         (the device cannot remember a seq across its reset), so it is not resent blindly:
         when its reply is lost, the device's boot counter tells whether it rebooted."""
         boot = self.identify().get("boot")
-        retries = self.retries
-        for _ in range(max(1, retries)):
-            self.retries = 1
+        for _ in range(max(1, self.retries)):
             try:
-                self.request(C_REBOOT)
+                self.request(C_REBOOT, tries=1)
                 return
             except LinkError:
                 pass
-            finally:
-                self.retries = retries
             if self.identify().get("boot") != boot:   # raises LinkError if it is gone
                 return      # it rebooted; only the reply was lost
         raise LinkError("the device did not take the REBOOT request")

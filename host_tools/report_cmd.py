@@ -7,7 +7,7 @@ import datetime as dt
 import html
 from pathlib import Path
 
-from .history_cmd import ACTIVITIES, APPROX_NOTE, collect, describe  # noqa: F401
+from .history_cmd import APPROX_NOTE, collect, describe, duration, unknown_share
 from .history_db import History, add_db_argument
 
 ADVICE = ("A few hundred backward steps a day (300 to 500 is typical), on a flat, clear "
@@ -202,11 +202,10 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
                      "<th>duration</th><th>steps</th><th>backward</th><th>cadence</th>"
                      "<th>unknown share</th><th>long</th></tr>")
         for s in data["sessions"][-200:]:
-            dur = int(s.get("dur_ms", 0)) // 1000
             parts.append(f"<tr><td class=l>{_when(s)}</td><td class=l>{_e(s['device'])}"
-                         f"</td><td>{dur // 60} min {dur % 60:02d} s</td><td>{s.get('steps', '')}"
+                         f"</td><td>{duration(s.get('dur_ms'))}</td><td>{s.get('steps', '')}"
                          f"</td><td>{s.get('backward', '')}</td><td>{s.get('cadence', '')}/min"
-                         f"</td><td>{int(s.get('unknown_pm', 0)) / 10:.1f}%</td>"
+                         f"</td><td>{unknown_share(s)}</td>"
                          f"<td>{'yes' if s.get('long') else ''}</td></tr>")
         parts.append("</table>")
     else:
