@@ -2,8 +2,7 @@
 
     cfg = load()                 dict, as in boards/*.json (see the README, section boards)
     hw = Hardware(cfg)           the only place that creates machine objects
-    hw.i2c()                     a fresh bus (after recover_bus() when it was stuck)
-    hw.recover_bus()             clocks SCL by hand so a chip holding SDA low lets go
+    hw.i2c()                     a fresh bus (after imu_probe.recover_bus(hw) when it was stuck)
     hw.led_on(on), hw.buzz(on), hw.vibrate(on)   outputs the board has (others: no-ops)
     hw.button_pressed()          None when the board has no button
     hw.usb_host()                True/False from the VBUS sense pin, None when unknown
@@ -18,7 +17,10 @@ import machine
 
 def load(path="board.json"):
     with open(path) as f:
-        return json.load(f)
+        cfg = json.load(f)
+    for k in ("title", "notes", "usb", "port", "mpy_arch"):
+        cfg.pop(k, None)        # the host's part: no heap for it on the board
+    return cfg
 
 
 def axis_code(name):
@@ -46,7 +48,6 @@ def _pin_spec(spec):
 class Hardware:
     def __init__(self, cfg):
         self.cfg = cfg
-        self._i2c_cfg = cfg["i2c"]
         pin, self._led_low, neo = _pin_spec(cfg.get("led"))
         self._np = None
         self._led = None
@@ -74,27 +75,12 @@ class Hardware:
         self.int_pin = machine.Pin(ip, machine.Pin.IN) if ip is not None else None
 
     def i2c(self):
-        c = self._i2c_cfg
+        c = self.cfg["i2c"]
         scl = machine.Pin(c["scl"])
         sda = machine.Pin(c["sda"])
         if c.get("id") is None:
             return machine.SoftI2C(scl=scl, sda=sda, freq=c.get("freq", 400000))
         return machine.I2C(c["id"], scl=scl, sda=sda, freq=c.get("freq", 400000))
-
-    def recover_bus(self):
-        # nine clocks free a chip stuck mid-byte; then a STOP (SDA rising while SCL high)
-        import time
-        c = self._i2c_cfg
-        scl = machine.Pin(c["scl"], machine.Pin.OPEN_DRAIN, value=1)
-        sda = machine.Pin(c["sda"], machine.Pin.OPEN_DRAIN, value=1)
-        for _ in range(9):
-            scl.value(0)
-            time.sleep_us(5)
-            scl.value(1)
-            time.sleep_us(5)
-        sda.value(0)
-        time.sleep_us(5)
-        sda.value(1)
 
     def led_on(self, on):
         if self._np is not None:

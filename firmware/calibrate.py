@@ -117,10 +117,10 @@ def finish(app):
     if res["ok"]:
         app.settings["forward_axis"] = res["axis"]
         app.save_settings()
-        app._new_detector(app.rate_hz, app.lsb_per_g, axis_code(res["axis"]))
+        app._new_detector(app.rate_hz, app.lsb_per_g, axis_code(res["axis"]), app.lsb_per_dps)
         print("retrostep: forward axis calibrated: %s" % res["axis"])
         app.cue("done")
     else:
         print("retrostep: calibration failed: %s" % res["error"])
-        app._new_detector(app.rate_hz, app.lsb_per_g, app.forward_axis)
+        app._new_detector(app.rate_hz, app.lsb_per_g, app.forward_axis, app.lsb_per_dps)
         app.cue("error")

@@ -2,7 +2,7 @@
 
     app = Pedometer(cfg, hw)        cfg from board.load(), hw a board.Hardware
     app.attach("store")             imports an optional module and calls its attach(app)
-    app.run_forever()               asyncio.run(app.run()), then app.shutdown()
+    app.run_forever()               app.run(), then app.shutdown()
 
 What other modules use (the contract, also in the project notes):
     app.add_listener(obj)   obj may define any of
@@ -13,7 +13,8 @@ What other modules use (the contract, also in the project notes):
         on_batch(t_ms)                     once per wake-up, after the FIFO is drained
         on_record(rec)                     a record dict {"type": ..., "t": ticks_ms, ...}
         on_shutdown()                      clean stop (Ctrl-C, end of a simulation)
-    app.add_task(coro)      an asyncio task started beside the counting task
+    app.add_reader(stream, fn)  fn() is called when `stream` (sys.stdin.buffer...) has
+                            input, between batches; it returns False once the stream ended
     app.record(rec)         hands a record to every on_record listener (the store)
     app.cue(pattern)        a tuple of on/off ms, or a name from CUES; plays on the LED,
                             buzzer and vibration motor the board has (settings "cues": 0 mutes)
@@ -22,18 +23,24 @@ What other modules use (the contract, also in the project notes):
     app.settings, app.save_settings()   the persisted settings dict (settings.json)
     app.hold_awake(key), app.release(key)   no lightsleep while any key is held
     app.host_seen()         the link calls this on host traffic (boards without VBUS sense)
-    app.imu, app.det, app.rate_hz, app.lsb_per_g, app.stride, app.modules, app.faults,
-    app.steps, app.forward, app.backward, app.unknown (since boot), app.uid, app.board_name
+    app.imu, app.det, app.rate_hz, app.lsb_per_g, app.lsb_per_dps (0: no gyro read),
+    app.stride, app.modules, app.faults, app.steps, app.forward, app.backward,
+    app.unknown (since boot), app.uid, app.board_name
 
-Time is ticks_ms everywhere, compared with ticks_diff only, so the 2**30 wrap is harmless.
+One plain loop, no asyncio (its code and tasks would cost several KB of heap): wake,
+drain the FIFO, then sleep until the next batch. Asleep: machine.lightsleep. Awake (a
+USB host, a cue playing, the button held): select.poll on the readers and the IMU's
+interrupt, with the cue and the button as timers. Time is ticks_ms everywhere, compared
+with ticks_diff only, so the 2**30 wrap is harmless.
 """
 import gc
 import json
 import os
+import select
 import time
 from array import array
+from io import IOBase
 
-import asyncio
 from micropython import const
 
 import stepdetect
@@ -50,6 +57,7 @@ _WDT_MS = const(8000)
 _FAULT_GAP_MS = const(60000)  # one fault record per kind per minute at most
 _LONG_PRESS_MS = const(2000)
 _HOST_QUIET_MS = const(300000)
+_SLICE_MS = const(500)      # awake: the longest wait between two watchdog feeds
 
 CUES = {
     "calibrate": (60, 90, 60, 90, 60),
@@ -70,6 +78,19 @@ def _drop(name):
     gc.collect()
 
 
+class IrqFlag(IOBase):
+    """The IMU's FIFO watermark interrupt as a stream select.poll can wait on beside the
+    serial port (as asyncio's ThreadSafeFlag): readable once the handler set it."""
+
+    def __init__(self):
+        self.state = 0
+
+    def ioctl(self, req, flags):
+        if req == 3:            # MP_STREAM_POLL
+            return self.state * flags
+        return -22              # EINVAL
+
+
 class Pedometer:
     def __init__(self, cfg, hw, settings_file="settings.json"):
         global app
@@ -86,6 +107,7 @@ class Pedometer:
         self.placement = 0
         self.rate_hz = 0
         self.lsb_per_g = 0
+        self.lsb_per_dps = 0
         self.stride = 3
         self.forward_axis = 0
         self.steps = 0
@@ -104,7 +126,13 @@ class Pedometer:
         self._l_batch = []
         self._l_record = []
         self._l_shutdown = []
-        self._tasks = []
+        self._readers = []          # [stream, fn] polled between batches
+        # made (and registered) now, before any code loaded on demand comes and goes
+        self._poller = select.poll()
+        self._flag = IrqFlag()      # set by the IMU's interrupt
+        self._poller.register(self._flag, select.POLLIN)
+        for _ in self._poller.ipoll(0):     # its result tuple, made once, made now
+            pass
         self._awake = {}
         self._host_t = _now()
         self._fault_t = {}
@@ -112,9 +140,15 @@ class Pedometer:
         self._buf = array("h", bytes(2 * 3 * _BATCH))     # regrown for gyro on connect
         self._ev_idx = array("i", bytes(4 * _EV))
         self._ev_dir = bytearray(_EV)
-        self._flag = None
+        self._irq = False           # True when the IMU's interrupt wakes the loop
         self._wdt = None
-        self._cue_task = None
+        self._cue = None            # the pattern playing, its next step, and when that is due
+        self._cue_i = 0
+        self._cue_t = 0
+        self._cue_out = True        # False: the LED alone (blink codes)
+        self._btn_t = None          # when the button is looked at next (None: no button)
+        self._t_down = None         # since when it is held; False: its long press is handled
+        self._retry_t = None        # no IMU: when to look for it again
         self._cal = None
         self.cal_result = None
         self._shut = False
@@ -164,8 +198,9 @@ class Pedometer:
             if f is not None:
                 lst.append(f)
 
-    def add_task(self, coro):
-        self._tasks.append(coro)
+    def add_reader(self, stream, fn):
+        self._readers.append((stream, fn))
+        self._poller.register(stream, select.POLLIN)
 
     def record(self, rec):
         if "t" not in rec:
@@ -203,28 +238,30 @@ class Pedometer:
     def cue(self, pattern):
         if isinstance(pattern, str):
             pattern = CUES.get(pattern, CUES["done"])
-        if not self.settings.get("cues", 1):
-            return
-        if self._cue_task is not None:
-            self._cue_task.cancel()
-        self._cue_task = asyncio.create_task(self._play(pattern))
+        if self.settings.get("cues", 1):
+            self._play(pattern, True)
 
-    async def _play(self, pattern, outputs=True):
-        self.hold_awake("cue")   # lightsleep would freeze the pattern
+    def _play(self, pattern, outputs):
+        # steps through the pattern between batches (see _poll); a new cue replaces the last
+        self._cue = pattern
+        self._cue_i = 0
+        self._cue_out = outputs
+        self.hold_awake("cue")      # lightsleep would freeze the pattern
+        self._cue_step(_now())
+
+    def _cue_step(self, now):
+        p = self._cue or ()
+        i = self._cue_i
+        on = i < len(p) and not i & 1
         hw = self.hw
-        try:
-            on = True
-            for ms in pattern:
-                hw.led_on(on)
-                if outputs:
-                    hw.buzz(on)
-                    hw.vibrate(on)
-                await asyncio.sleep_ms(ms)
-                on = not on
-        finally:
-            hw.led_on(False)
-            hw.buzz(False)
-            hw.vibrate(False)
+        hw.led_on(on)
+        hw.buzz(on and self._cue_out)
+        hw.vibrate(on and self._cue_out)
+        if i < len(p):
+            self._cue_i = i + 1
+            self._cue_t = time.ticks_add(now, p[i])
+        else:
+            self._cue = None
             self.release("cue")
 
     # ---- the IMU --------------------------------------------------------------
@@ -246,14 +283,16 @@ class Pedometer:
         finally:
             _drop("imu_probe")
 
-    def _new_detector(self, rate, lsb, fwd):
+    def _new_detector(self, rate, lsb, fwd, dps=0):
+        # dps: the gyro's counts per deg/s when its samples are read (0: accelerometer only)
         pl = self.cfg.get("placement")
         code = stepdetect.PLACEMENTS.index(pl) if pl in stepdetect.PLACEMENTS else 0
         self.rate_hz = rate
         self.lsb_per_g = lsb
+        self.lsb_per_dps = dps
         self.forward_axis = fwd
         self.placement = code
-        self.det = stepdetect.StepDetector(rate, lsb, fwd, code)
+        self.det = stepdetect.StepDetector(rate, lsb, fwd, code, dps)
         self.n_last = 0
 
     def _fault(self, kind, msg):
@@ -274,9 +313,7 @@ class Pedometer:
 
     def _on_int(self, pin):
         # the IMU's FIFO watermark interrupt
-        f = self._flag
-        if f is not None:
-            f.set()
+        self._flag.state = 1
 
     def _bus_fault(self, e):
         self._fault("i2c", "I2C error %s while reading the IMU; re-initialising it" % e)
@@ -365,88 +402,111 @@ class Pedometer:
         finally:
             _drop("calibrate")      # its code is garbage now
 
-    # ---- tasks ----------------------------------------------------------------
-    async def _wait(self):
-        ms = self.batch_ms
-        if not self._awake and not self.usb_host():
-            if self._wdt is not None:
-                self._wdt.feed()
-            self.hw.lightsleep(ms)
-            await asyncio.sleep_ms(0)
-        elif self._flag is not None:
-            try:
-                await asyncio.wait_for_ms(self._flag.wait(), ms + ms // 2)
-            except asyncio.TimeoutError:
-                pass
-        else:
-            await asyncio.sleep_ms(ms)
+    # ---- the loop -------------------------------------------------------------
+    def _wake(self):
+        """One wake-up: the IMU drained through the detector (or looked for); returns the
+        ms to sleep until the next one."""
+        if self.imu is None:
+            if self._retry_t is not None:
+                wait = time.ticks_diff(self._retry_t, _now())
+                if wait > 0:
+                    return wait     # blinking the code, then a pause
+            if not self._connect():
+                # three blinks on the LED alone (no buzzer), a pause, then a new attempt
+                self.hold_awake("blink")
+                p = (200, 250) * BLINK_NO_IMU
+                self._play(p, False)
+                self._retry_t = time.ticks_add(_now(), sum(p) + _RETRY_MS)
+                return sum(p) + _RETRY_MS
+            self._retry_t = None
+            self.release("blink")
+        try:
+            self.service()
+        except OSError as e:
+            self._bus_fault(e)
+            if self.imu is None:
+                return 0            # look for it again at once, not a batch later
+        except MemoryError as e:
+            # short of heap for a moment (a listener saving or recording): counted
+            # as a listener fault, and the counting goes on
+            gc.collect()
+            self._listener_error(e)
+        if self._cal is not None and self._cal.done():
+            self._finish_calibration()
+        return self.batch_ms
 
-    async def _blink(self, code):
-        # blink code on the LED alone (no buzzer), then a pause; feeds the watchdog
-        self.hold_awake("blink")
-        await self._play((200, 250) * code, outputs=False)
-        t0 = _now()
-        while time.ticks_diff(_now(), t0) < _RETRY_MS:
+    def _sleep(self, ms):
+        if not self._awake and not self.usb_host():
             self._feed()
-            await asyncio.sleep_ms(500)
-        self.release("blink")
+            self.hw.lightsleep(ms)
+            self._poll(0)           # the button, and input that came meanwhile
+            return
+        # awake: the interrupt (if any) ends the wait, else the batch time has passed
+        if self._irq:
+            ms += ms >> 1
+        t0 = _now()
+        while True:
+            left = ms - time.ticks_diff(_now(), t0)
+            if left <= 0 or self._poll(min(left, _SLICE_MS)):
+                return
+            self._feed()
+
+    def _poll(self, ms):
+        """Waits at most `ms` for input or the IMU's interrupt, serves them, then the cue
+        and the button when due. True if the interrupt fired."""
+        now = _now()
+        if self._cue:
+            ms = max(0, min(ms, time.ticks_diff(self._cue_t, now)))
+        if self._btn_t is not None:
+            ms = max(0, min(ms, time.ticks_diff(self._btn_t, now)))
+        hit = False
+        ended = None
+        for obj, _ in self._poller.ipoll(ms):
+            if obj is self._flag:
+                obj.state = 0
+                hit = True
+                continue
+            for r in self._readers:
+                if r[0] is obj and r[1]() is False:
+                    ended = r       # the stream ended (no host): not polled any more
+        if ended is not None:
+            self._poller.unregister(ended[0])
+            self._readers.remove(ended)
+        now = _now()
+        if self._cue and time.ticks_diff(now, self._cue_t) >= 0:
+            self._cue_step(now)
+        if self._btn_t is not None and time.ticks_diff(now, self._btn_t) >= 0:
+            self._button(now)
+        return hit
+
+    def _button(self, now):
+        # polled (a press wakes nothing); while it is held the loop stays awake, so a
+        # long press is timed to 100 ms even between lightsleeps
+        pressed = self.hw.button_pressed()
+        if not pressed:
+            self._t_down = None
+            self.release("button")
+        elif self._t_down is None:
+            self._t_down = now
+            self.hold_awake("button")
+        elif self._t_down is not False and time.ticks_diff(now, self._t_down) >= _LONG_PRESS_MS:
+            self._t_down = False    # once per press: held on, it stays awake until let go
+            self.start_calibration()
+        self._btn_t = time.ticks_add(now, 100 if pressed else 250)
 
     def _feed(self):
         if self._wdt is not None:
             self._wdt.feed()
 
-    async def count_task(self):
-        while True:
-            if self.imu is None:
-                if not self._connect():
-                    await self._blink(BLINK_NO_IMU)
-                    continue
-            try:
-                self.service()
-            except OSError as e:
-                self._bus_fault(e)
-                if self.imu is None:
-                    continue        # look for it again at once, not a batch later
-            except MemoryError as e:
-                # short of heap for a moment (a listener saving or recording): counted
-                # as a listener fault, and the counting goes on
-                gc.collect()
-                self._listener_error(e)
-            if self._cal is not None and self._cal.done():
-                self._finish_calibration()
-            self._feed()
-            await self._wait()
-
-    async def button_task(self):
-        # polled (a press wakes nothing); while it is held the loop stays awake, so a
-        # long press is timed to 100 ms even between lightsleeps
-        hw = self.hw
-        t_down = None
-        while True:
-            pressed = hw.button_pressed()
-            now = _now()
-            if not pressed:
-                t_down = None
-                self.release("button")
-            elif t_down is None:
-                t_down = now
-                self.hold_awake("button")
-            elif time.ticks_diff(now, t_down) >= _LONG_PRESS_MS:
-                self.start_calibration()
-                while hw.button_pressed():
-                    await asyncio.sleep_ms(100)
-                t_down = None
-                self.release("button")
-            await asyncio.sleep_ms(100 if pressed else 250)
-
-    async def run(self):
+    def run(self):
         self._wdt = self.hw.wdt(self.cfg.get("wdt_ms", _WDT_MS))
-        tasks = [asyncio.create_task(self.count_task())]
         if self.hw.button_pressed() is not None:
-            tasks.append(asyncio.create_task(self.button_task()))
-        for coro in self._tasks:
-            tasks.append(asyncio.create_task(coro))
-        await tasks[0]
+            self._btn_t = _now()
+        while True:
+            ms = self._wake()
+            self._feed()
+            if ms > 0:
+                self._sleep(ms)
 
     def shutdown(self):
         if self._shut:
@@ -463,6 +523,6 @@ class Pedometer:
 
     def run_forever(self):
         try:
-            asyncio.run(self.run())
+            self.run()
         finally:
             self.shutdown()

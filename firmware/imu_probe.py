@@ -5,6 +5,7 @@
     connect(app) -> bool   the counting loop's (re)connection: clocks a stuck bus free,
                            opens the IMU of board.json,
                            sets its watermark and interrupt, builds the detector
+    recover_bus(hw)        clocks SCL by hand so a chip holding SDA low lets go
     reinit(app)            after an I2C error: re-initialises the chip (recovering the
                            bus if need be); app.imu = None when it is gone
 
@@ -83,17 +84,35 @@ _BATCH = const(64)          # samples per FIFO burst (the loop's chunk)
 _MAX_WAKE_MS = const(2000)  # longest wait between two batches
 
 
+def recover_bus(hw):
+    # nine clocks free a chip stuck mid-byte; then a STOP (SDA rising while SCL high)
+    import machine
+    import time
+    c = hw.cfg["i2c"]
+    scl = machine.Pin(c["scl"], machine.Pin.OPEN_DRAIN, value=1)
+    sda = machine.Pin(c["sda"], machine.Pin.OPEN_DRAIN, value=1)
+    for _ in range(9):
+        scl.value(0)
+        time.sleep_us(5)
+        scl.value(1)
+        time.sleep_us(5)
+    sda.value(0)
+    time.sleep_us(5)
+    sda.value(1)
+
+
 def connect(app):
-    import asyncio
     from board import axis_code
     c = app.cfg["imu"]
     hw = app.hw
     try:
         # a chip left holding SDA low (the board reset mid-read) lets go only when SCL is
         # clocked: a new I2C object alone would find an empty bus forever
-        hw.recover_bus()
+        recover_bus(hw)
+        # in a front pocket the gyro tells the walking direction (the thigh's swing)
+        gyro = c.get("gyro", False) or app.cfg.get("placement") == "front_pocket"
         imu = open_imu(hw.i2c(), c.get("chip"), c.get("address"), c.get("rate_hz", 50),
-                       c.get("range_g", 4), c.get("gyro", False), _BATCH)
+                       c.get("range_g", 4), gyro, _BATCH)
     except (OSError, IMUError) as e:
         app._fault("no_imu", "no IMU: %s" % e)
         return False
@@ -102,23 +121,24 @@ def connect(app):
     wm = min(imu.capacity // 2, max(1, int(imu.rate_hz)), _BATCH * 4)
     wm = imu.set_watermark(wm)
     app.batch_ms = min(_MAX_WAKE_MS, int(wm * 1000 / imu.rate_hz))
-    app._flag = None
     pin = hw.int_pin
+    app._irq = False
     if imu.has_wm_irq and pin is not None:
+        app._irq = True
         # the handler is the loop's own method: nothing here may outlive the connection,
         # or this module's code would stay on the heap
-        app._flag = asyncio.ThreadSafeFlag()
         pin.irq(app._on_int, pin.IRQ_RISING)
     fwd = axis_code(app.settings.get("forward_axis") or app.cfg.get("mount", {}).get("forward_axis"))
+    dps = imu.lsb_per_dps if imu.stride >= 6 else 0
     if (app.det is None or app.rate_hz != imu.rate_hz or app.lsb_per_g != imu.lsb_per_g
-            or app.forward_axis != fwd):
-        app._new_detector(imu.rate_hz, imu.lsb_per_g, fwd)
+            or app.forward_axis != fwd or app.lsb_per_dps != dps):
+        app._new_detector(imu.rate_hz, imu.lsb_per_g, fwd, dps)
     app.stride = imu.stride
     if len(app._buf) < imu.stride * _BATCH:
         app._buf = array("h", bytes(2 * imu.stride * _BATCH))
     print("retrostep: %s at 0x%02x, %s Hz, +-%d g, wake every %d ms%s" % (
         imu.name, imu.addr, imu.rate_hz, imu.range_g, app.batch_ms,
-        " on INT" if app._flag else ""))
+        " on INT" if app._irq else ""))
     return True
 
 
@@ -130,7 +150,7 @@ def reinit(app):
     for attempt in range(3):
         try:
             if attempt:
-                hw.recover_bus()
+                recover_bus(hw)
                 imu.i2c = hw.i2c()
             imu.init()
             app.faults["reinit"] += 1

@@ -1,6 +1,6 @@
 """The USB serial link to the host: framed, checksummed requests and replies.
 
-Runs as an asyncio task beside the counting loop, on the same serial port as the REPL:
+Served from the counting loop, between batches, on the same serial port as the REPL:
 
     lk = Link(store, info, handlers=None, inp=None, out=None)
         info      dict for `identify`: "board", "fw", "uid"...
@@ -13,8 +13,10 @@ Runs as an asyncio task beside the counting loop, on the same serial port as the
                   then answers info, settings and stream itself (link_cmd.py)
         inp, out  byte streams (default sys.stdin.buffer / sys.stdout.buffer)
     attach(app)   plugs a Link into the counting loop (firmware/counting.py)
-    await lk.run()                    serve requests until a 0x03 (Ctrl-C) arrives: then it
-                                      raises KeyboardInterrupt, so the REPL (and mpremote) work
+    lk.on_input()                     reads and answers what the host sent (call it when
+                                      `inp` is readable); False once `inp` has ended. A 0x03
+                                      (Ctrl-C) raises KeyboardInterrupt, so the REPL (and
+                                      mpremote) work
     lk.streaming                      True while the host records raw samples
     lk.send_samples(buf, count, stride, first_index)   one batch of raw samples (int array)
 
@@ -63,11 +65,11 @@ Nothing is deleted because of an ACK alone: the store keeps 30+ days and drops t
 when full. A sync is: IDENTIFY, SET_TIME, RECORDS (flag 1) then RECORDS until saved_seq is
 reached, ACK of the last seq stored on the host.
 """
+import select
 import struct
 import sys
 from binascii import a2b_base64, b2a_base64, crc32
 
-import asyncio
 from micropython import const
 
 PROTO = const(1)
@@ -94,15 +96,21 @@ class Link:
         self.out = out if out is not None else sys.stdout.buffer
         self.streaming = False
         self.errors = 0             # bad frames received
-        self._line = bytearray(_MAX_LINE)
+        # the request line and the frame buffers, made when the host starts talking and
+        # freed when it has gone quiet (on_batch): no heap for them between syncs
+        self._line = bytearray()
         self._n = 0
         self._over = False
-        self._body = bytearray(_REC_BYTES + 16)   # one frame: header, payload, CRC
+        self._body = bytearray()    # one frame: header, payload, CRC
         self._sseq = 0
         self._quiet = 0
+        self._more = select.poll()  # whether more input is waiting (on_input)
+        self._more.register(self.inp, select.POLLIN)
 
     # ---- framing ---------------------------------------------------------------------
     def _send(self, seq, cmd, payload):
+        if not self._body:
+            return              # no room for the buffers: the host asks again
         n = len(payload)
         if n > len(self._body) - 8:
             cmd = _C_ERR
@@ -117,10 +125,14 @@ class Link:
         mv = memoryview(b)
         struct.pack_into("<BHB", b, 0, PROTO, seq, cmd)
         struct.pack_into("<I", b, 4 + n, crc32(mv[:4 + n]) & 0xFFFFFFFF)
-        line = b2a_base64(bytes(mv[:8 + n]))   # ends with the newline; made before
-        out = self.out                          # anything is sent: never half a frame
+        # base64 in pieces of 48 bytes (64 characters): no block of heap as big as the
+        # frame is needed (a MemoryError half-way leaves a broken line, which the host
+        # skips as garbage before it asks again)
+        out = self.out
         out.write(b"~")
-        out.write(line)
+        for i in range(0, 8 + n, 48):
+            out.write(b2a_base64(bytes(mv[i:min(i + 48, 8 + n)]), newline=False))
+        out.write(b"\n")
         flush = getattr(out, "flush", None)
         if flush:
             flush()
@@ -128,30 +140,27 @@ class Link:
     def _err(self, seq, code, msg):
         self._send(seq, _C_ERR, bytes([code]) + msg.encode())
 
-    async def run(self):
-        import select
-        reader = asyncio.StreamReader(self.inp)
-        more = select.poll()
-        more.register(self.inp, select.POLLIN)
+    def on_input(self):
+        # byte by byte while more is waiting: a board's stdin read blocks for the rest
         inp = self.inp
-        while True:
-            c = await reader.read(1)
+        while self._more.poll(0):
+            c = inp.read(1)
             if not c:
-                await asyncio.sleep_ms(50)  # no host (stdin closed): keep counting
-                continue
+                return False        # no host any more (stdin closed): keep counting
             self.feed_byte(c[0])
-            # the rest of the request has usually arrived too: take it without a trip
-            # through the scheduler for every byte
-            while more.poll(0):
-                c = inp.read(1)
-                if not c:
-                    break
-                self.feed_byte(c[0])
+        return True
 
     def feed_byte(self, b):
         """One received byte: frames are handled at their newline."""
         if b == 3:
             raise KeyboardInterrupt
+        if not self._body:
+            try:
+                if not self._line:
+                    self._line = bytearray(_MAX_LINE)
+                self._body = bytearray(_REC_BYTES + 16)
+            except MemoryError:
+                return          # this byte is lost: the request fails, and is asked again
         if b == 10 or b == 13:
             if self._over:
                 self.errors += 1
@@ -227,6 +236,10 @@ class Link:
         self._quiet += 1
         if self._quiet == _QUIET_BATCHES:
             import gc
+            if not self.streaming:
+                self._line = bytearray()
+                self._body = bytearray()
+                self._n = 0
             sys.modules.pop("link_cmd", None)
             sys.modules.pop("store_io", None)   # the store's sync side (store.py)
             gc.collect()
@@ -265,6 +278,6 @@ def attach(app):
     lk = Link(st, {"board": app.board_name, "fw": counting.FW_VERSION, "uid": app.uid},
               {"app": app, "calibrate": app.start_calibration, "reboot": _reset,
                "seen": app.host_seen, "index": lambda: app.det.n if app.det else 0})
-    app.add_task(lk.run())
+    app.add_reader(lk.inp, lk.on_input)
     app.add_listener(lk)
     return lk

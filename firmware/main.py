@@ -20,9 +20,10 @@ def main():
     cfg = board.load()
     app = counting.Pedometer(cfg, board.Hardware(cfg))
     print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
-    # the IMU driver, detector and buffers first, while the heap is still in one piece
+    # the IMU driver, detector and buffers first, while the heap is still in one piece;
+    # then the fall detector, whose attribute table is the largest block a module holds
     app.start_imu()
-    for name in OPTIONAL:
+    for name in ("fall", "store", "link", "retro"):
         gc.collect()
         app.attach(name)
     gc.collect()

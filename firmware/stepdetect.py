@@ -2,14 +2,17 @@
 
 API (stable; the host tools, firmware loop and tests use exactly this):
 
-    det = StepDetector(rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN)
+    det = StepDetector(rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN, lsb_per_dps=0)
         rate_hz       sample rate, 12.5 to 250 (int or float; only used here, at construction)
         lsb_per_g     accelerometer counts per g (e.g. 16384 for MPU6050 at +-2 g)
         forward_axis  sensor axis pointing the way the wearer faces: +-1 x, +-2 y, +-3 z, 0 unknown
         placement     P_* code below (where the sensor is worn), P_UNKNOWN if not known
+        lsb_per_dps   gyroscope counts per degree/s when samples carry gx, gy, gz; 0: none
     n = det.update(ax, ay, az)          one sample of raw counts; returns events now pending
+    n = det.update_gyro(ax, ay, az, gx, gy, gz)   the same with the gyro's counts
     n = det.feed(buf, count, stride)    `count` samples from an int array, `stride` values per
-                                        sample (ax, ay, az first; extra channels are skipped)
+                                        sample (ax, ay, az first, then gx, gy, gz when stride
+                                        is 6 or more; further channels are skipped)
     det.pending                         events not yet read
     k = det.read(idx_out, dir_out)      moves pending events into caller arrays (array('i') of
                                         sample indices, bytearray of DIR_* codes); returns count
@@ -70,12 +73,25 @@ _STRIDE_BIAS = (0, 150, 0, 150, 0, 400, 400, 0, 0, 0, 0, 400, 400)
 # stride's energy) that parts forward from backward; the margin around it left unknown.
 # The orbit's sense flips under time reversal; backward steps are shorter and softer,
 # so the boundary is not always at zero. Set from the gait simulator (host_tools/sim).
-# A phone in a front pocket jostles too much for one stride's orbit to tell reliably
-# (simulated: a tenth of backward steps called forward at any usable margin), so
-# there, as at the hand, arm, neck, bag, back pocket and foot, direction is unknown.
+# A sensor in a front pocket jostles too much for the orbit to tell (simulated: a tenth
+# of backward steps called forward at any usable margin): there the gyroscope tells,
+# through the thigh (below); without one, as at the hand, arm, neck, bag, back pocket
+# and foot, direction is unknown.
 _DIR_SIGN = (-1, -1, 0, 0, 0, 0, 0, -1, -1, 0, 0, 1, 0)
 _DIR_CENTER = (-174, 0, 0, 0, 0, 0, 0, -174, -174, 0, 0, 0, 0)
 _DIR_MARGIN = (50, 50, 0, 0, 0, 0, 0, 50, 50, 0, 0, 50, 0)
+
+# The thigh (front pocket, with a gyroscope): walking forward it swings forward fast
+# (flexion in swing, a third of the stride) and back slowly (stance); walking backward
+# the other way round. The skew of its pitch rate, sum(w^3) / sum(|w|^3) over three
+# strides, flips under time reversal and is hardly touched by the phone's jostle,
+# which is brief or slow. Sign, centre and margin (of 1024), set from the simulator.
+_THIGH_SIGN = const(1)
+_THIGH_CENTER = const(-100)
+_THIGH_MARGIN = const(50)
+_THIGH_STRIDES = const(3)
+_GYRO_CLIP = const(1023)    # pitch rate clip, half degrees/s (512 deg/s)
+_GYRO_KB = const(5)         # gyro offset tracker: 32 inner samples, 1.1-2.3 s
 
 
 def _pow2_at_least(x):
@@ -104,10 +120,11 @@ class StepDetector:
     component) gives one upward crossing per step; candidates are credited only in
     a rhythm, and the first ones of a walk are credited back once it is confirmed.
     Direction: with the forward axis known, the sense of the orbit traced by the
-    vertical and forward accelerations over each stride.
+    vertical and forward accelerations over each stride; in a front pocket with a
+    gyro, the skew of the thigh's pitch rate over the last strides.
     """
 
-    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN):
+    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN, lsb_per_dps=0):
         from array import array
         if not 12.5 <= rate_hz <= 250:
             raise ValueError("rate_hz must be 12.5 to 250")  # 200 Hz and the 208 Hz ODRs
@@ -117,6 +134,9 @@ class StepDetector:
             raise ValueError("forward_axis must be 0 or +-1, +-2, +-3")
         if not 0 <= placement < len(PLACEMENTS):
             raise ValueError("unknown placement code")
+        if lsb_per_dps and not 8 <= lsb_per_dps <= 1000:
+            # (8: a 4000 deg/s range; below it a decimation's sum could leave small ints)
+            raise ValueError("lsb_per_dps must be 0 (no gyro) or 8 to 1000")
         self.rate_hz = rate_hz
         self.lsb_per_g = lsb_per_g
         self.forward_axis = forward_axis
@@ -153,6 +173,13 @@ class StepDetector:
         self._dsign = _DIR_SIGN[placement] if forward_axis else 0
         self._dmargin = _DIR_MARGIN[placement]
         self._dcenter = _DIR_CENTER[placement]
+        # the thigh's pitch rate: gyro counts summed over a decimation -> half deg/s
+        self._gmul = 0
+        if forward_axis and lsb_per_dps and placement == P_FRONT_POCKET:
+            self._gmul = int(2 * 4096 / lsb_per_dps + 0.5)
+            self._dsign = _THIGH_SIGN
+            self._dmargin = _THIGH_MARGIN
+            self._dcenter = _THIGH_CENTER
         # per inner sample orbit area and energy, so each step's stride can be summed
         # when it is credited, however late
         osize = size if forward_axis else 1
@@ -201,10 +228,25 @@ class StepDetector:
         self._run0 = 0            # where the current run starts in the queue
         self._pv = 0              # previous vertical and forward samples, for the area
         self._pf = 0
+        self._gx = 0              # gyro counts summed over a decimation
+        self._gy = 0
+        self._gz = 0
+        self._ua = 0              # gravity on the two axes across the forward one, <<4
+        self._ub = 0
+        self._wb = 0              # the pitch rate's offset (the gyro's zero rate), <<4
+        self._w1 = 0              # the pitch rate, smoothed once and twice
+        self._wl = 0
         o = self._oa
         for i in range(len(o)):
             o[i] = 0
             self._oe[i] = 0
+
+    @micropython.native
+    def update_gyro(self, ax, ay, az, gx, gy, gz):
+        self._gx += gx
+        self._gy += gy
+        self._gz += gz
+        return self.update(ax, ay, az)
 
     @micropython.native
     def update(self, ax, ay, az):
@@ -220,6 +262,11 @@ class StepDetector:
     @micropython.native
     def feed(self, buf, count, stride):
         i = 0
+        if self._gmul and stride >= 6:
+            for _ in range(count):
+                self.update_gyro(buf[i], buf[i + 1], buf[i + 2], buf[i + 3], buf[i + 4], buf[i + 5])
+                i += stride
+            return self.pending
         for _ in range(count):
             self.update(buf[i], buf[i + 1], buf[i + 2])
             i += stride
@@ -278,7 +325,9 @@ class StepDetector:
         # the level follows the clipped signal, so impacts beyond the clip leave the
         # deviation centred on zero
         self._base = b + ((d << 4) >> self._kb)
-        if self._fax:
+        if self._gmul:
+            self._thigh(x, y, z, self._i & self._mask)
+        elif self._fax:
             self._orbit(d, x if self._fax == 1 else (y if self._fax == 2 else z), self._i & self._mask)
         i = self._i
         mask = self._mask
@@ -320,6 +369,57 @@ class StepDetector:
         self._oe[j] = (v * v + f * f) >> 5
         self._pv = v
         self._pf = f
+
+    @micropython.native
+    def _thigh(self, x, y, z, j):
+        # The thigh's pitch rate: the gyro about the axis across the forward one and
+        # gravity (forward x up), so any roll of the sensor in the pocket is undone. The
+        # axes a, b follow the forward one in cyclic order (forward x a = b).
+        fax = self._fax
+        # (two-name swaps only: a longer tuple assignment allocates)
+        if fax == 1:
+            va, vb = y, z
+            ga, gb = self._gy, self._gz
+        elif fax == 2:
+            va, vb = z, x
+            ga, gb = self._gz, self._gx
+        else:
+            va, vb = x, y
+            ga, gb = self._gx, self._gy
+        self._gx = 0
+        self._gy = 0
+        self._gz = 0
+        ua = self._ua
+        ub = self._ub
+        if self._i == 0:
+            ua = va << 4
+            ub = vb << 4
+        ua += ((va << 4) - ua) >> self._kb
+        ub += ((vb << 4) - ub) >> self._kb
+        self._ua = ua
+        self._ub = ub
+        sh = self._shift
+        gm = self._gmul
+        w = ((ua >> 4) * ((gb * gm) >> sh) - (ub >> 4) * ((ga * gm) >> sh)) >> 10
+        if self._fsign < 0:
+            w = -w
+        # the offset is the mean rate: over whole strides the thigh's angle comes back
+        wb = self._wb + (((w << 4) - self._wb) >> _GYRO_KB)
+        self._wb = wb
+        w -= wb >> 4
+        if w > _GYRO_CLIP:
+            w = _GYRO_CLIP
+        elif w < -_GYRO_CLIP:
+            w = -_GYRO_CLIP
+        # two poles at about 2.5 Hz: the stride's first harmonics stay, the phone's
+        # rocking in the pocket after each contact (4-5 Hz) goes
+        w1 = self._w1 + ((w - self._w1) >> 1)
+        self._w1 = w1
+        wl = self._wl + ((w1 - self._wl) >> 1)
+        self._wl = wl
+        c = ((wl * wl) >> 4) * wl >> 4     # < 2**22: strides of it stay small ints
+        self._oa[j] = c
+        self._oe[j] = c if c >= 0 else -c
 
     @micropython.native
     def _rhythm(self):
@@ -489,6 +589,12 @@ class StepDetector:
             return DIR_UNKNOWN
         mask = self._mask
         n = 2 * p
+        if self._gmul:
+            # the thigh: the strides up to now, even for a step credited late (the first
+            # steps of a walk, found again once its rhythm is: from standing, the first
+            # swing is no stride's)
+            n *= _THIGH_STRIDES
+            t = (self._i - 1) & _IDX_MASK
         room = mask - ((self._i - 1 - t) & _IDX_MASK)
         if n > room:
             n = room
@@ -560,11 +666,14 @@ class StepDetector:
             self._credit(self._run0)
 
     def _credit(self, first):
-        # a walk is confirmed: credit the queued candidates from `first` on
+        # a walk is confirmed: credit the queued candidates from `first` on. The thigh's
+        # direction is read again now, over the walk's latest strides: as a walk starts
+        # (or ends) the swing is no stride's yet
         c = self._cand
         cd = self._cdir
+        d = self._direction(self._last, self._period) if self._gmul else 0
         for j in range(first, self._ncand):
-            self._emit(c[j], cd[j])
+            self._emit(c[j], d if self._gmul else cd[j])
         self._ncand = 0
         self._nreal = 0
         self._nfill = 0

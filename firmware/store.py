@@ -38,9 +38,10 @@ A power cut loses at most the steps counted since the last save (saves happen wh
 bin closes, at most every `save_every_s`, at every sync and on clean shutdown).
 Memory: a 512-byte buffer holds the records not yet saved (a save copies the segment's
 saved records from its file, in small chunks, into the new file); segments are read
-record by record, never whole, so no big block of heap is ever needed. Loading and the
-sync side (read_since, set_time, boots, set_settings) are in store_io.py, imported for
-those calls and dropped after loading (the link drops it once a sync has gone quiet).
+record by record, never whole, so no big block of heap is ever needed. Loading is in
+store_load.py, imported by Store() and dropped right after (set_settings too); the
+sync side (read_since, set_time, boots) is in store_io.py, imported for those calls
+(the link drops it once a sync has gone quiet).
 The settings methods serve boards without a loop that owns settings (tests); on the
 board the link keeps settings in the loop's app.settings.
 """
@@ -87,15 +88,16 @@ def _io():
     return store_io
 
 
-def _drop_io():
+def _drop(*names):
     import gc
     import sys
-    sys.modules.pop("store_io", None)
+    for n in names:
+        sys.modules.pop(n, None)
     gc.collect()
 
 
 class Store:
-    # the state store_io.load() reads from the newest segment at boot
+    # the state store_load.load() reads from the newest segment at boot
     next_seq: int
     saved_seq: int
     acked: int
@@ -130,8 +132,10 @@ class Store:
         self._defaults = dict(settings_defaults or {})
         self.settings = dict(self._defaults)
         self._index = []            # [k, first_seq, last_seq] of stored closed segments
-        _io().load(self)
-        _drop_io()                  # loading is done: its code leaves the heap
+        _io()
+        import store_load
+        store_load.load(self)
+        _drop("store_load", "store_io")     # loading is done: its code leaves the heap
 
     # ---- loading ---------------------------------------------------------------------
     # ---- counting --------------------------------------------------------------------
@@ -376,7 +380,11 @@ class Store:
     # ---- settings --------------------------------------------------------------------
     def set_settings(self, new):
         """Checks every key and type first; raises ValueError naming the bad one."""
-        _io().set_settings(self, new)
+        import store_load       # rare: only boards without the counting loop get here
+        try:
+            store_load.set_settings(self, new)
+        finally:
+            _drop("store_load")
 
     # ---- figures ---------------------------------------------------------------------
     def totals(self):

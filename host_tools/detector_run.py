@@ -15,6 +15,7 @@ import numpy as np
 from .trace import Trace, resample
 
 LSB_PER_G = 4096          # +-8 g in a signed 16-bit sample, as an IMU set to its 8 g range
+LSB_PER_DPS = 32.8        # +-1000 deg/s, for traces with gyro columns (MPU6050 at 1000 dps)
 PHONE_RATE_HZ = 100.0     # detector rate for traces without a plain numeric rate (phones)
 MIN_RATE_HZ = 12.5
 MAX_RATE_HZ = 200.0
@@ -32,16 +33,27 @@ def detector():
 
 @dataclass
 class Prepared:
-    """Detector input: int16 samples (n, 3) at rate_hz, and how to build the detector."""
+    """Detector input: int16 samples (n, 3), or (n, 6) with the gyro (then lsb_per_dps > 0),
+    at rate_hz, and how to build the detector."""
     samples: np.ndarray
     rate_hz: float
     lsb_per_g: int
     forward_axis: int
     placement: int
     t0_ms: float = 0.0
+    lsb_per_dps: float = 0.0
+
+    @property
+    def stride(self) -> int:
+        return int(self.samples.shape[1])
 
     def to_bytes(self) -> bytes:
         return np.ascontiguousarray(self.samples, dtype="<i2").tobytes()
+
+    def script_args(self) -> list[str]:
+        """The detector's arguments for the Unix-port scripts in host_tools/mplib."""
+        return [repr(float(self.rate_hz)), str(self.lsb_per_g), str(self.forward_axis),
+                str(self.placement), repr(float(self.lsb_per_dps)), str(self.stride)]
 
 
 @dataclass
@@ -73,11 +85,30 @@ def to_counts(g: np.ndarray, lsb_per_g: int = LSB_PER_G) -> np.ndarray:
     return np.clip(np.rint(np.asarray(g) * lsb_per_g), -INT16_MAX - 1, INT16_MAX).astype(np.int16)
 
 
-def prepare(trace: Trace, rate_hz: float | None = None, lsb_per_g: int = LSB_PER_G) -> Prepared:
+def prepare(trace: Trace, rate_hz: float | None = None, lsb_per_g: int = LSB_PER_G,
+            gyro: bool = True) -> Prepared:
+    """The trace on the detector's grid in counts; its gyro columns too, unless gyro=False."""
     rate = detector_rate(trace, rate_hz)
+    if gyro and trace.gyro is not None:
+        grid, data = resample(trace.t_ms, trace.data[:, :6], rate)
+        counts = np.column_stack([to_counts(data[:, :3], lsb_per_g), to_counts(data[:, 3:], LSB_PER_DPS)])
+        return Prepared(counts, rate, lsb_per_g, trace.forward_axis, placement_code(trace.placement),
+                        float(grid[0]), LSB_PER_DPS)
     grid, acc = resample(trace.t_ms, trace.accel, rate)
     return Prepared(to_counts(acc, lsb_per_g), rate, lsb_per_g, trace.forward_axis,
                     placement_code(trace.placement), float(grid[0]))
+
+
+def from_sim(sim, gyro: bool = True, mount_known: bool = True) -> Prepared:
+    """A simulated trace (host_tools.sim.SimTrace) as the board's detector would get it: the
+    chip's own counts at its own rate, the gyro's too unless gyro=False, and the mount's
+    forward axis unless mount_known=False."""
+    axes = {"+x": 1, "-x": -1, "+y": 2, "-y": -2, "+z": 3, "-z": -3}
+    fwd = axes.get(sim.forward_axis or "", 0) if mount_known else 0
+    cols = 6 if gyro and sim.raw.shape[1] >= 6 else 3
+    return Prepared(np.asarray(sim.raw[:, :cols], dtype=np.int16), float(sim.rate_hz),
+                    int(round(sim.lsb_per_g)), fwd, placement_code(sim.placement), 0.0,
+                    float(sim.lsb_per_dps) if cols == 6 else 0.0)
 
 
 def run_prepared(p: Prepared, interpreter: str = "cpython") -> RunResult:
@@ -87,18 +118,19 @@ def run_prepared(p: Prepared, interpreter: str = "cpython") -> RunResult:
     if interpreter != "cpython":
         raise ValueError(f"interpreter must be cpython or micropython, not {interpreter!r}")
     sd = detector()
-    det = sd.StepDetector(p.rate_hz, p.lsb_per_g, p.forward_axis, p.placement)
+    det = sd.StepDetector(p.rate_hz, p.lsb_per_g, p.forward_axis, p.placement, p.lsb_per_dps)
     flat = array("h", p.to_bytes())
     mv = memoryview(flat)
     idx_out = array("i", bytes(4 * 64))
     dir_out = bytearray(64)
     raw: list[tuple[int, int]] = []
     total = len(p.samples)
-    step = 3 * BLOCK
+    w = p.stride
+    step = w * BLOCK
     last_steps = 0
-    for start in range(0, 3 * total, step):
+    for start in range(0, w * total, step):
         chunk = mv[start:start + step]
-        det.feed(chunk, len(chunk) // 3, 3)
+        det.feed(chunk, len(chunk) // w, w)
         k = det.read(idx_out, dir_out)
         for i in range(k):
             raw.append((idx_out[i], dir_out[i]))
@@ -123,6 +155,7 @@ def _result(p: Prepared, raw, steps, fwd, bwd, unk, n) -> RunResult:
 
 
 def run_trace(trace: Trace, interpreter: str = "cpython", rate_hz: float | None = None,
-              lsb_per_g: int = LSB_PER_G) -> RunResult:
-    """Run the detector over a trace and return totals and step events (time in ms, direction)."""
-    return run_prepared(prepare(trace, rate_hz, lsb_per_g), interpreter)
+              lsb_per_g: int = LSB_PER_G, gyro: bool = True) -> RunResult:
+    """Run the detector over a trace and return totals and step events (time in ms, direction).
+    The gyro columns, when the trace has them, go to the detector unless gyro=False."""
+    return run_prepared(prepare(trace, rate_hz, lsb_per_g, gyro), interpreter)

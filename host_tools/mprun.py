@@ -41,8 +41,7 @@ def run_detector_micropython(p, heapsize: str | None = None):
     with tempfile.TemporaryDirectory(prefix="retrostep-mp-") as tmp:
         path = Path(tmp) / "samples.bin"
         path.write_bytes(p.to_bytes())
-        out = run_script("run_detector.py", [str(path), repr(float(p.rate_hz)), str(p.lsb_per_g),
-                                             str(p.forward_axis), str(p.placement), str(BLOCK)],
+        out = run_script("run_detector.py", [str(path), *p.script_args(), str(BLOCK)],
                          heapsize=heapsize)
     raw = []
     totals = None

@@ -7,8 +7,8 @@ fill the store with that many days of full 5-minute bins, as a month without a s
 Each tick (20 ms of real time): 2 forward, 1 backward and, every 5th tick, 1 unknown step;
 every 50th tick an event.
 """
-import asyncio
 import os
+import select
 import sys
 import time
 
@@ -29,16 +29,11 @@ def reboot():
     sys.exit(0)
 
 
-async def count(st):
-    i = 0
-    while not _TICKS or i < _TICKS:
-        await asyncio.sleep_ms(20)
-        i += 1
-        st.add_steps(2, 1, 1 if i % 5 == 0 else 0)
-        if i % 50 == 0:
-            st.event({"type": "retro_goal", "ago_ms": 0, "goal": 400, "backward": i})
-        st.poll()
-    print("counted", st.totals())
+def tick(st, i):
+    st.add_steps(2, 1, 1 if i % 5 == 0 else 0)
+    if i % 50 == 0:
+        st.event({"type": "retro_goal", "ago_ms": 0, "goal": 400, "backward": i})
+    st.poll()
 
 
 def prefill(st, days):
@@ -56,11 +51,25 @@ def prefill(st, days):
     st.save()
 
 
-async def main(st):
+def main(st):
+    # as the firmware's loop: wait for the host's bytes until the next tick is due
     lk = link.Link(st, {"board": "fake", "fw": "test", "uid": os.getenv("RS_UID") or "fake0001"},
                    handlers={"reboot": reboot, "stream": lambda on: {"rate_hz": 50}})
-    asyncio.create_task(count(st))
-    await lk.run()
+    p = select.poll()
+    p.register(lk.inp, select.POLLIN)
+    i = 0
+    due = time.ticks_add(time.ticks_ms(), 20)
+    while True:
+        wait = time.ticks_diff(due, time.ticks_ms())
+        if p.poll(max(0, wait)) and lk.on_input() is False:
+            p.unregister(lk.inp)        # stdin closed
+        if time.ticks_diff(time.ticks_ms(), due) >= 0:
+            due = time.ticks_add(time.ticks_ms(), 20)
+            if not _TICKS or i < _TICKS:
+                i += 1
+                tick(st, i)
+                if i == _TICKS:
+                    print("counted", st.totals())
 
 
 st = store.Store(os.getenv("RS_ROOT") or "flash", clock,
@@ -69,6 +78,6 @@ if os.getenv("RS_PREFILL_DAYS"):
     prefill(st, int(os.getenv("RS_PREFILL_DAYS") or "0"))
     print("prefilled", st.next_seq - 1)
 try:
-    asyncio.run(main(st))
+    main(st)
 finally:
     st.close()

@@ -22,8 +22,8 @@ def test_bench_detector_section_json(tmp_path, capsys):
     worst = doc["state_bytes_worst"]
     assert worst["bytes"] >= doc["state_bytes"] and worst["rate_hz"] in STATE_RATES
     # the worst case is the measurement of its own configuration
-    mount = dict(STATE_MOUNTS)[worst["forward_axis"]]
-    assert state_sizes([(worst["rate_hz"], worst["forward_axis"], mount)])[0][3] == worst["bytes"]
+    mount = next(m for m in STATE_MOUNTS if m[:2] == (worst["forward_axis"], worst["placement"]))
+    assert state_sizes([(worst["rate_hz"], *mount)])[0][4] == worst["bytes"]
     printed = capsys.readouterr().out
     assert "[detector]" in printed and "micropython_samples_per_s" in printed
 

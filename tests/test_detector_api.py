@@ -28,7 +28,9 @@ def feed_g(det, samples, lsb):
 @pytest.mark.parametrize("kw", [dict(rate_hz=5, lsb_per_g=4096), dict(rate_hz=12.4, lsb_per_g=4096),
                                 dict(rate_hz=251, lsb_per_g=4096), dict(rate_hz=50, lsb_per_g=10),
                                 dict(rate_hz=50, lsb_per_g=4096, forward_axis=4),
-                                dict(rate_hz=50, lsb_per_g=4096, placement=99)])
+                                dict(rate_hz=50, lsb_per_g=4096, placement=99),
+                                dict(rate_hz=50, lsb_per_g=4096, lsb_per_dps=4),
+                                dict(rate_hz=50, lsb_per_g=4096, lsb_per_dps=2000)])
 def test_rejects_bad_configuration(kw):
     with pytest.raises(ValueError):
         sd.StepDetector(**kw)
@@ -165,3 +167,42 @@ def test_any_block_sizes_give_the_same_events(rate, sizes):
     ref = (feed_g(det, xs, 4096), (det.steps, det.forward, det.backward, det.unknown, det.n))
     assert ref[1][0] > 20 and ref[1][4] == len(xs) and len(ref[0]) == ref[1][0]
     assert _events_by_blocks(rate, xs, sizes) == ref
+
+
+@settings(max_examples=6, deadline=None)
+@given(sizes=st.lists(st.integers(1, 40), min_size=1, max_size=6))
+def test_gyro_samples_by_blocks_equal_update_gyro(sizes):
+    # six channels a sample (a front pocket with its gyro): feed() in any blocks gives what
+    # update_gyro() one sample at a time gives, and the gyro changes the directions only
+    from host_tools.sim import simulate
+    tr = simulate(script="stand 2s, walk 16, retro 16, stand 2s", placement="front_pocket",
+                  rate_hz=52.0, seed=8, sensor="lsm6dso")
+    raw = [[int(v) for v in row] for row in tr.raw]
+    lsb, dps = int(tr.lsb_per_g), tr.lsb_per_dps
+    one = sd.StepDetector(52.0, lsb, 3, sd.P_FRONT_POCKET, dps)
+    idx = array("i", bytes(4 * 64))
+    dirs = bytearray(64)
+    ref = []
+    for r in raw:
+        if one.update_gyro(*r) >= 16:
+            k = one.read(idx, dirs)
+            ref += list(zip(idx[:k], dirs[:k]))
+    k = one.read(idx, dirs)
+    ref += list(zip(idx[:k], dirs[:k]))
+    assert one.forward > 8 and one.backward > 8
+    det = sd.StepDetector(52.0, lsb, 3, sd.P_FRONT_POCKET, dps)
+    flat = array("h", [v for r in raw for v in r])
+    events, done, j = [], 0, 0
+    while done < len(raw):
+        m = min(sizes[j % len(sizes)], len(raw) - done)
+        j += 1
+        det.feed(memoryview(flat)[6 * done:6 * (done + m)], m, 6)
+        done += m
+        got = det.read(idx, dirs)
+        events += list(zip(idx[:got], dirs[:got]))
+    assert events == ref
+    # without the gyro: the same steps at the same samples, every one unknown
+    acc = sd.StepDetector(52.0, lsb, 3, sd.P_FRONT_POCKET)
+    flat3 = array("h", [v for r in raw for v in r[:3]])
+    acc.feed(flat3, len(raw), 3)
+    assert acc.steps == one.steps and acc.unknown == acc.steps

@@ -17,8 +17,7 @@ def heap_check(p: Prepared, prepend=None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "s.bin"
         f.write_bytes(p.to_bytes())
-        return run_script("heap_lock_check.py", [str(f), repr(float(p.rate_hz)), str(p.lsb_per_g),
-                                                 str(p.forward_axis), str(p.placement), str(BLOCK)],
+        return run_script("heap_lock_check.py", [str(f), *p.script_args(), str(BLOCK)],
                           prepend=prepend).strip()
 
 
@@ -30,6 +29,19 @@ def test_long_walk_runs_with_the_heap_locked(rate, axis, place):
     out = heap_check(Prepared(to_counts(noisy), float(rate), LSB_PER_G, axis, placement_code(place)))
     assert out.startswith("ok "), out
     assert int(out.split()[1]) == len(noisy)
+
+
+@pytest.mark.parametrize("rate", [25.0, 104.0])
+def test_pocket_walk_with_the_gyro_runs_with_the_heap_locked(rate):
+    # the thigh's pitch rate path: six channels per sample, both directions
+    from host_tools.detector_run import from_sim
+    from host_tools.sim import simulate
+    p = from_sim(simulate(script="stand 3s, walk 30, retro 30, stand 3s", placement="front_pocket",
+                          rate_hz=rate, seed=4, sensor="mpu6050"))
+    assert p.stride == 6 and p.lsb_per_dps > 0
+    out = heap_check(p)
+    assert out.startswith("ok "), out
+    assert int(out.split()[2]) > 40
 
 
 def test_recorded_walk_runs_with_the_heap_locked():
@@ -46,7 +58,7 @@ def test_the_check_catches_an_allocating_detector(tmp_path):
     # a detector with the same API that keeps a list of samples: must be caught
     (tmp_path / "stepdetect.py").write_text(
         "class StepDetector:\n"
-        "    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=0):\n"
+        "    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=0, lsb_per_dps=0):\n"
         "        self.seen = []\n        self.reset()\n"
         "    def reset(self):\n        self.n = self.steps = self.pending = 0\n"
         "    def update(self, ax, ay, az):\n        self.seen.append(ax)\n        self.n += 1\n"
@@ -67,9 +79,10 @@ def test_detector_state_is_at_most_4_kb_at_every_rate():
     # decimation band, odd rates and 12.5 and 200 Hz are measured, with and without a mount
     # (a known mount adds the per-sample orbit arrays)
     rates = ["12.5", "13", "14.2", "20", "28.4", "28.5", "40", "56.9", "57", "100", "104", "113.9", "150", "199.9", "200"]
-    specs = [f"{r}:{f}:{p}" for r in rates for f, p in (("0", "0"), ("-3", "7"), ("1", "11"))]
+    specs = [f"{r}:{f}:{p}:{g}" for r in rates
+             for f, p, g in (("0", "0", "0"), ("-3", "7", "0"), ("1", "11", "0"), ("3", "5", "16.4"))]
     out = run_script("state_size.py", specs).split()
-    sizes = {tuple(out[i:i + 3]): int(out[i + 3]) for i in range(0, len(out), 4)}
+    sizes = {tuple(out[i:i + 3]): int(out[i + 4]) for i in range(0, len(out), 5)}
     assert len(sizes) == len(specs)
     assert all(b > 1000 for b in sizes.values()), sizes     # the arrays were counted
     worst = max(sizes, key=sizes.get)
@@ -83,8 +96,8 @@ def test_the_state_measure_sees_every_buffer(tmp_path):
     (tmp_path / "stepdetect.py").write_text(
         "from array import array\n"
         "class StepDetector:\n"
-        "    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=0):\n"
+        "    def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=0, lsb_per_dps=0):\n"
         "        self.a = array('i', bytes(4 * 1000))\n"
         "        self.b = bytearray(1000)\n")
     out = run_script("state_size.py", ["50:0:0"], prepend=[str(tmp_path)]).split()
-    assert out[:3] == ["50", "0", "0"] and 5000 <= int(out[3]) < 5600
+    assert out[:4] == ["50", "0", "0", "0"] and 5000 <= int(out[4]) < 5600

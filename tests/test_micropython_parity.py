@@ -35,6 +35,17 @@ def test_walks_with_pauses_and_new_orientations():
     assert r.steps > 0
 
 
+@pytest.mark.parametrize("rate,sensor", [(25.0, "mpu6050"), (104.0, "lsm6dso"), (200.0, "bmi160")])
+def test_pocket_walks_with_the_gyro(rate, sensor):
+    # six channels a sample: the thigh's pitch rate path, forward then backward
+    from host_tools.detector_run import from_sim
+    from host_tools.sim import simulate
+    p = from_sim(simulate(script="stand 3s, walk 24, retro 24, stand 3s", placement="front_pocket",
+                          rate_hz=rate, seed=int(rate), sensor=sensor))
+    r = same(p)
+    assert r.forward > 10 and r.backward > 10
+
+
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32 - 1), st.sampled_from([12.5, 50.0, 104.0]),
        st.floats(0.0, 3.0), st.integers(-3, 3))

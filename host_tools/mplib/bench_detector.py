@@ -1,8 +1,9 @@
 # Measures firmware/stepdetect.py under the MicroPython Unix port.
 #
-#   micropython bench_detector.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT REPEAT
+#   micropython bench_detector.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT LSB_PER_DPS STRIDE REPEAT
 #
-# SAMPLES holds little-endian int16 ax, ay, az per sample, loaded whole into one array.
+# SAMPLES holds little-endian int16 ax, ay, az per sample (and gx, gy, gz when STRIDE is
+# 6), loaded whole into one array.
 # Prints "key value" lines:
 #   state_bytes  heap kept by a new detector (gc.mem_alloc after collection: the larger of
 #                its growth over construction and what dropping the detector frees)
@@ -25,31 +26,36 @@ def main():
     lsb = int(a[3])
     fwd = int(a[4])
     placement = int(a[5])
-    repeat = int(a[6])
+    dps = float(a[6])
+    w = int(a[7])
+    repeat = int(a[8])
     with open(a[1], "rb") as f:
         raw = f.read()
     src = array("h", raw)
     raw = None
-    n = len(src) // 3
+    n = len(src) // w
     idx = array("i", bytes(4 * 64))
     dirs = bytearray(64)
 
-    print("state_bytes", state_bytes(rate, lsb, fwd, placement))
-    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
+    print("state_bytes", state_bytes(rate, lsb, fwd, placement, dps))
+    det = stepdetect.StepDetector(rate, lsb, fwd, placement, dps)
 
-    det.feed(src, min(n, 200), 3)   # warm up: first-call caches, if any, are not per sample
+    det.feed(src, min(n, 200), w)   # warm up: first-call caches, if any, are not per sample
     det.read(idx, dirs)
 
     gc.collect()
     gc.disable()
     m0 = gc.mem_alloc()
-    det.feed(src, n, 3)
+    det.feed(src, n, w)
     det.read(idx, dirs)
     m1 = gc.mem_alloc()
     i = 0
     for _ in range(n):
-        det.update(src[i], src[i + 1], src[i + 2])
-        i += 3
+        if w == 6:
+            det.update_gyro(src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4], src[i + 5])
+        else:
+            det.update(src[i], src[i + 1], src[i + 2])
+        i += w
     det.read(idx, dirs)
     m2 = gc.mem_alloc()
     gc.enable()
@@ -60,7 +66,7 @@ def main():
     ok = 1
     micropython.heap_lock()
     try:
-        det.feed(src, n, 3)
+        det.feed(src, n, w)
         det.read(idx, dirs)
     except MemoryError:
         ok = 0
@@ -71,7 +77,7 @@ def main():
     gc.collect()
     t0 = time.ticks_us()
     for _ in range(repeat):
-        det.feed(src, n, 3)
+        det.feed(src, n, w)
         det.read(idx, dirs)
     dt = time.ticks_diff(time.ticks_us(), t0)
     print("samples", n * repeat)

@@ -1,6 +1,8 @@
 # Runs firmware/stepdetect.py with the heap locked from the first sample on.
 #
-#   micropython heap_lock_check.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT BLOCK
+#   micropython heap_lock_check.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT LSB_PER_DPS STRIDE BLOCK
+#
+# SAMPLES: little-endian int16 ax, ay, az (and gx, gy, gz when STRIDE is 6) per sample.
 #
 # After the detector is built, micropython.heap_lock() makes any allocation raise
 # MemoryError. The samples are then copied block by block into one preallocated
@@ -19,10 +21,11 @@ def main():
     a = sys.argv
     with open(a[1], "rb") as f:
         src = array("h", f.read())
-    n = len(src) // 3
-    block = int(a[6])
-    det = stepdetect.StepDetector(float(a[2]), int(a[3]), int(a[4]), int(a[5]))
-    buf = array("h", bytes(6 * block))
+    w = int(a[7])
+    n = len(src) // w
+    block = int(a[8])
+    det = stepdetect.StepDetector(float(a[2]), int(a[3]), int(a[4]), int(a[5]), float(a[6]))
+    buf = array("h", bytes(2 * w * block))
     idx = array("i", bytes(4 * 64))
     dirs = bytearray(64)
     where = "feed"
@@ -34,10 +37,10 @@ def main():
             m = n - done
             if m > block:
                 m = block
-            base = 3 * done
-            for j in range(3 * m):
+            base = w * done
+            for j in range(w * m):
                 buf[j] = src[base + j]
-            det.feed(buf, m, 3)
+            det.feed(buf, m, w)
             det.read(idx, dirs)
             done += m
         where = "update"
@@ -45,8 +48,11 @@ def main():
         done = 0
         i = 0
         while done < n:
-            det.update(src[i], src[i + 1], src[i + 2])
-            i += 3
+            if w == 6:
+                det.update_gyro(src[i], src[i + 1], src[i + 2], src[i + 3], src[i + 4], src[i + 5])
+            else:
+                det.update(src[i], src[i + 1], src[i + 2])
+            i += w
             done += 1
             if det.pending:
                 det.read(idx, dirs)

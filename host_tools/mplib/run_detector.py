@@ -1,8 +1,9 @@
 # Runs firmware/stepdetect.py under the MicroPython Unix port over a file of samples.
 #
-#   micropython run_detector.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT BLOCK
+#   micropython run_detector.py SAMPLES RATE LSB_PER_G FORWARD_AXIS PLACEMENT LSB_PER_DPS STRIDE BLOCK
 #
-# SAMPLES holds little-endian int16 ax, ay, az per sample. The file is read in blocks
+# SAMPLES holds little-endian int16 ax, ay, az per sample (STRIDE 3), then gx, gy, gz
+# (STRIDE 6, LSB_PER_DPS > 0). The file is read in blocks
 # into one preallocated array, as the board reads its FIFO, and the events are drained
 # after every block. Output, one per line: "E <index> <dir>" for each step event, then
 # "T <steps> <forward> <backward> <unknown> <n>".
@@ -19,9 +20,11 @@ def main():
     lsb = int(a[3])
     fwd = int(a[4])
     placement = int(a[5])
-    block = int(a[6])
-    det = stepdetect.StepDetector(rate, lsb, fwd, placement)
-    buf = array("h", bytes(6 * block))
+    dps = float(a[6])
+    stride = int(a[7])
+    block = int(a[8])
+    det = stepdetect.StepDetector(rate, lsb, fwd, placement, dps)
+    buf = array("h", bytes(2 * stride * block))
     idx = array("i", bytes(4 * 64))
     dirs = bytearray(64)
     last = 0
@@ -30,7 +33,7 @@ def main():
             got = f.readinto(buf)
             if not got:
                 break
-            det.feed(buf, got // 6, 3)
+            det.feed(buf, got // (2 * stride), stride)
             k = det.read(idx, dirs)
             for i in range(k):
                 print("E", idx[i], dirs[i])

@@ -29,8 +29,9 @@ Only the sagittal swing of the thigh is left as gait.py makes it:
   150-200 g mass held by fabric on that tissue, rings with it at a lower frequency. Two
   modes: 7 Hz (phone on fabric and tissue) and 14 Hz (the tissue). The fabric presses the
   phone onto the thigh, and tissue is stiffer and more damped normal to the skin than
-  along it (Wakeling & Nigg 2001), so the phone moves about half as much out of the skin
-  as sideways or along the thigh. Its own leg's contact moves it most; the other leg's
+  along it (Wakeling & Nigg 2001), so the phone moves less out of the skin than sideways
+  or along the thigh (0.7 times: at 0.5 the recordings' quietest axis was quieter than
+  any phone's, tests/test_sim_validation.py). Its own leg's contact moves it most; the other leg's
   reaches it through the pelvis (0.35 g there, lower_back model) and the hip, weaker.
   Frequencies, damping and amplitudes are fitted to the Oxford recordings (their
   magnitude spectra peak at 6-9 Hz; the phones' across-thigh axes carry 0.1-0.2 g in
@@ -40,7 +41,9 @@ Only the sagittal swing of the thigh is left as gait.py makes it:
 * Rocking and sliding: the phone tilts in the pocket after its own leg's contact (a
   slower damped rocking), tilts as the hip flexes (the fabric over the front of the hip
   tightens and pushes its top out: a smooth one-sided function of the thigh's angle), and
-  wanders slowly as it slides (a few degrees, a fraction of a second).
+  wanders slowly as it slides (a few degrees over seconds: below 0.5 Hz, under the
+  stride frequency; what moves the phone within a stride is the contacts' rocking and
+  ringing above, so the slide does not add a second, random jostle in the gait band).
 
 Direction. Nothing here depends on the walking direction: the contact responses follow
 each contact in time for forward and backward steps alike, and the tilts are functions
@@ -64,7 +67,7 @@ SKIN_RADIUS = 0.07       # m, the phone's distance from the femur's long axis
 # peak g after the other leg's), for a typical impact at 1.3 m/s
 RINGS = ((7.0, 0.15, 2.2, 0.25), (14.0, 0.2, 0.8, 0.15))
 RING_AXIAL = 0.8         # spread along the thigh relative to sideways
-RING_NORMAL = 0.5        # spread normal to the skin relative to sideways
+RING_NORMAL = 0.7        # spread normal to the skin relative to sideways
 # rocking of the phone in the pocket after its own leg's contact
 ROCK_HZ = 4.5
 ROCK_TAU = 0.15          # s
@@ -76,7 +79,7 @@ CREASE_TILT = (0.4, 0.8)
 CREASE_MEAN = 0.06       # rad, about the mean of the one-sided flexion over a stride
 # slow sliding of the phone in the pocket
 SLIDE_DEG = 2.5          # RMS per axis
-SLIDE_HZ = (0.3, 2.5)
+SLIDE_HZ = (0.05, 0.5)
 SLIDE_WAVES = 4
 
 

@@ -2,8 +2,8 @@
 
 For a stretch of steady walking: per-axis acceleration RMS (sorted, since devices
 are held differently), RMS of the acceleration magnitude, the dominant frequency of
-the magnitude, and its harmonic ratio (even over odd stride harmonics, Menz et al.
-2003), averaged over strides.
+the magnitude (and the spectrum's bin width, its resolution), and its harmonic ratio
+(even over odd stride harmonics, Menz et al. 2003), averaged over strides.
 """
 from __future__ import annotations
 
@@ -48,4 +48,5 @@ def walking_stats(t_ms, acc, step_ms=None, rate_hz=50.0):
         if odd > 0:
             hrs.append(even / odd)
     return {"axis_rms": axis_rms, "mag_rms": float(m.std()), "f_dom": fdom,
+            "f_res": rate_hz / n,       # the spectrum's bin width: f_dom is known to this
             "cadence_spm": 60.0 / step_s, "hr": float(np.median(hrs)) if hrs else float("nan")}

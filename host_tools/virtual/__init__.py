@@ -77,8 +77,10 @@ def compiled_dir(without: tuple[str, ...] = ()) -> Path:
                        ("sim", [p for p in VIRTUAL.glob("*.py") if p.name != "__init__.py"])):
         (tmp / sub).mkdir()
         for p in files:
-            subprocess.run([mpy_cross(), "-march=x64", "-o", str(tmp / sub / (p.stem + ".mpy")), str(p)],
-                           check=True, capture_output=True, text=True)
+            # -s: the bare file name as the source name, as `deploy` compiles (a full path
+            # would be a longer string in every module's qstr table)
+            subprocess.run([mpy_cross(), "-march=x64", "-s", p.name, "-o", str(tmp / sub / (p.stem + ".mpy")),
+                            str(p)], check=True, capture_output=True, text=True)
     (tmp / ".done").touch()
     try:
         tmp.rename(out)
@@ -92,13 +94,16 @@ def compiled_dir(without: tuple[str, ...] = ()) -> Path:
     return out
 
 
-def make_flash(path, board: str = "sim", **imu) -> Path:
+def make_flash(path, board: str = "sim", placement: str | None = None, **imu) -> Path:
     """A device filesystem for the virtual device: board.json, and whatever it writes.
-    Keyword arguments override board.json's imu settings (e.g. chip=None: probe)."""
+    Keyword arguments override board.json's imu settings (e.g. chip=None: probe);
+    `placement` its placement (the sim board's mount is also the simulator's pocket one)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     cfg = json.loads((BOARDS / f"{board}.json").read_text())
     cfg["imu"].update(imu)
+    if placement:
+        cfg["placement"] = placement
     (path / "board.json").write_text(json.dumps(cfg, indent=2) + "\n")
     return path
 
@@ -282,9 +287,11 @@ def chip_scale(chip: str, range_g: int) -> tuple[float, int, float]:
 
 
 def pc_reference(trace, chip: str = "bmi160", rate_hz: float = 50, range_g: int = 4,
-                 forward_axis: int = 0, placement: str = "unknown", skip: int = 0) -> dict:
+                 forward_axis: int = 0, placement: str = "unknown", skip: int = 0,
+                 gyro_lsb_per_dps: float = 0.0) -> dict:
     """What the firmware's detector counts on the PC (CPython) for the samples the emulated
-    chip makes from `trace`: its values rounded to the chip's counts, in order."""
+    chip makes from `trace`: its values rounded to the chip's counts, in order; with
+    gyro_lsb_per_dps, the gyro's too (as the board reads them in a front pocket)."""
     from array import array
 
     import numpy as np
@@ -295,10 +302,15 @@ def pc_reference(trace, chip: str = "bmi160", rate_hz: float = 50, range_g: int 
     tr = read_trace(trace)
     scale, lsb, _ = chip_scale(chip, range_g)
     c = np.clip(np.floor(np.asarray(tr.accel, dtype=float) * scale + 0.5), -32768, 32767).astype(np.int64)
+    w = 3
+    if gyro_lsb_per_dps:
+        g = np.clip(np.floor(np.asarray(tr.gyro, dtype=float) * gyro_lsb_per_dps + 0.5), -32768, 32767)
+        c = np.column_stack([c, g.astype(np.int64)])
+        w = 6
     c = c[skip:]
     code = sd.PLACEMENTS.index(placement) if placement in sd.PLACEMENTS else 0
-    det = sd.StepDetector(rate_hz, lsb, forward_axis, code)
+    det = sd.StepDetector(rate_hz, lsb, forward_axis, code, gyro_lsb_per_dps)
     buf = array("h", c.ravel().tolist())
-    det.feed(buf, len(c), 3)
+    det.feed(buf, len(c), w)
     return {"steps": det.steps, "forward": det.forward, "backward": det.backward,
             "unknown": det.unknown, "samples": len(c)}

@@ -8,7 +8,7 @@
                                          OSError(EIO / ENODEV / ETIMEDOUT)
     bus.stuck = True                     every transaction times out (a chip holds SDA low)
                                          until SCL is clocked nine times and the bus
-                                         created anew (machine.py; board.recover_bus)
+                                         created anew (machine.py; imu_probe.recover_bus)
     bus.absent(addr, True)               the chip stops answering (NAK, gone from scan)
     bus.transactions, bus.errors         counters
     bus.on_transaction                   optional callable run before each transaction

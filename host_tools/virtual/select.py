@@ -1,4 +1,4 @@
-"""The sim board's `select`: asyncio's poll waits on the virtual clock (see time.py).
+"""The sim board's `select`: the counting loop's poll waits on the virtual clock (see time.py).
 
 A poll with a timeout asks the real poller without waiting, then lets virtual time pass
 until the timeout or until an emulated interrupt fires, whichever comes first; real
