@@ -9,7 +9,8 @@
 #                its growth over construction and what dropping the detector frees)
 #   heap_feed / heap_update  bytes allocated over one pass through feed() / update()
 #   locked       1 when a whole pass ran under micropython.heap_lock(), 0 on MemoryError
-#   samples / us samples fed and microseconds taken by REPEAT passes through feed()
+#   samples / us samples fed and microseconds taken by the fastest of REPEAT passes
+#                through feed()
 import gc
 import sys
 import time
@@ -73,15 +74,19 @@ def main():
     micropython.heap_unlock()
     print("locked", ok)
 
-    det.reset()
-    gc.collect()
-    t0 = time.ticks_us()
+    # the fastest of REPEAT passes: on a shared machine the slower ones measure the others
+    best = 0
     for _ in range(repeat):
+        det.reset()
+        gc.collect()
+        t0 = time.ticks_us()
         det.feed(src, n, w)
         det.read(idx, dirs)
-    dt = time.ticks_diff(time.ticks_us(), t0)
-    print("samples", n * repeat)
-    print("us", dt)
+        dt = time.ticks_diff(time.ticks_us(), t0)
+        if best == 0 or dt < best:
+            best = dt
+    print("samples", n)
+    print("us", best)
     print("steps", det.steps)
 
 
