@@ -297,6 +297,32 @@ def test_record_streams_the_imu_samples(tmp_path, walk_trace):
     assert (abs(want[first:first + len(got)] - got) <= 1).all()
 
 
+def test_a_pocket_recording_keeps_the_gyro_and_replays_with_direction(tmp_path):
+    # a board in a front pocket streams its gyro too; the recorded trace replays on the PC
+    # with the walking direction the thigh's swing gives
+    import re
+
+    from host_tools.sim import simulate, write
+    from host_tools.trace import read_trace
+    src = write(simulate(script="retro 120", placement="front_pocket", sensor="bmi160", rate_hz=50,
+                         seed=3), tmp_path, "pocket")
+    flash = flash_with(tmp_path, placement="front_pocket")
+    out = tmp_path / "rec.csv"
+    with sim_board(flash, trace=src, fast=False, end="loop") as dev:
+        time.sleep(0.3)
+        r = subprocess.run([sys.executable, "-m", "host_tools.cli", "record", "--port", dev.path,
+                            "--seconds", "8", "-o", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rec = read_trace(out)
+    assert rec.gyro is not None and rec.placement == "front_pocket" and rec.forward_axis == 3
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli", "replay", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    steps, fwd, bwd, unk = map(int, re.search(r"steps (\d+): forward (\d+), backward (\d+), "
+                                               r"unknown (\d+)", r.stdout).groups())
+    assert steps >= 10 and bwd >= steps - 2, r.stdout
+
+
 def test_deploy_onto_a_blank_board_with_mpremote(tmp_path):
     flash = tmp_path / "flash"
     flash.mkdir()

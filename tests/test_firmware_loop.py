@@ -94,7 +94,7 @@ def test_every_chip_family_through_the_whole_loop(tmp_path, traces, chip, rate):
     assert ("on INT" in res.stdout) == chip.startswith("lsm")   # MPUs wake on a timer
 
 
-@pytest.mark.parametrize("chip,rate,dps", [("bmi160", 50, 16.4), ("lsm6dso", 52, 1000 / 70)])
+@pytest.mark.parametrize("chip,rate,dps", [("bmi160", 50, 16.4), ("lsm6dso", 52, 1000 / 70), ("mpu6050", 50, 16.4)])
 def test_front_pocket_reads_the_gyro_and_tells_direction(tmp_path, chip, rate, dps):
     # a board in a front pocket turns its gyro on: the thigh's swing gives the direction,
     # step for step what the detector gives on the PC for the chip's gyro counts too
