@@ -121,7 +121,7 @@ class StepDetector:
     a rhythm, and the first ones of a walk are credited back once it is confirmed.
     Direction: with the forward axis known, the sense of the orbit traced by the
     vertical and forward accelerations over each stride; in a front pocket with a
-    gyro, the skew of the thigh's pitch rate over the last strides.
+    gyro, the skew of the thigh's pitch rate over the last strides; walking only.
     """
 
     def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN, lsb_per_dps=0):
@@ -166,6 +166,9 @@ class StepDetector:
         self._l95 = int(ri * 0.95)                    # lag bounds of the cadence prior
         self._l80 = int(ri * 0.8)
         self._l65 = int(ri * 0.65)
+        # eight times the step period (inner samples) at 135 steps/min: a shorter one is
+        # running, whose direction is not told (see _direction)
+        self._prun = int(ri * 8 * 60 / 135)
         self._hold = int(ri * _HOLD_S)
         self._fax = forward_axis if forward_axis > 0 else -forward_axis
         self._fsign = 1 if forward_axis > 0 else -1
@@ -611,7 +614,10 @@ class StepDetector:
     def _direction(self, t, p):
         # the orbit over the stride that ends with step t: its sense, when clear
         sg = self._dsign
-        if not sg:
+        if not sg or p * 8 <= self._prun:
+            # no model here, or running: its trunk orbit and thigh swing differ from a
+            # walk's (simulated forward running read as backward at the waist and in a
+            # pocket), and backward running is rare: unknown, not a guess
             return DIR_UNKNOWN
         mask = self._mask
         n = 2 * p
