@@ -216,6 +216,16 @@ def test_direction_with_the_mount_known(placement, activity, truth):
     assert wrong <= most_wrong * steps
 
 
+@pytest.mark.parametrize("roll", [90, 180, 250])
+def test_a_front_pocket_tells_direction_however_the_phone_turns_in_it(roll):
+    # turned about the axis out of the thigh (sideways, upside down): the pitch axis is
+    # found from gravity, so the thigh's swing reads the same
+    for activity, truth in (("walk", 1), ("retro", 2)):
+        tr = walk(roll, "front_pocket", activity, sensor="mpu6050", mount=(roll, 0, 0))
+        (n, f, b, u), _ = run_sim(tr)
+        assert (f, b)[truth - 1] >= n - 2 and n >= 55, (roll, activity, n, f, b, u)
+
+
 @pytest.mark.parametrize("placement", ["waist", "lower_back", "front_pocket", "ankle", "wrist"])
 def test_running_is_never_called_backward(placement):
     # The direction models are walking's: simulated forward running read as backward at
