@@ -136,21 +136,29 @@ def min_heaps(tmp: Path) -> dict:
             "heap_target_kb": 64}
 
 
+def sync_requests() -> tuple[list[tuple[int, bytes]], bytes]:
+    """A host's whole sync: its (command, payload) requests (identify, set time, records,
+    settings read and written, ack, boots) and the frames on the wire, seq 1 on."""
+    import struct
+
+    from . import link_client as lc
+    reqs = [(lc.C_IDENTIFY, b""), (lc.C_SET_TIME, struct.pack("<Ih", 1767225600, 60)),
+            (lc.C_RECORDS, struct.pack("<IHB", 0, 1024, 1)), (lc.C_GET_SETTINGS, b""),
+            (lc.C_SET_SETTINGS, json.dumps({"retro_goal": 300}).encode()),
+            (lc.C_ACK, struct.pack("<I", 1)), (lc.C_BOOTS, b"")]
+    return reqs, b"".join(lc.encode_frame(i + 1, c, p) for i, (c, p) in enumerate(reqs))
+
+
 def sync_ok(folder: Path, trace: Path, heap_kb: int) -> bool:
     """Whether the whole firmware, in `heap_kb` of free heap, answers every request of a
     sync waiting on its serial port at boot at the first try, and counts on unchanged."""
     import shutil
-    import struct
 
     from . import link_client as lc
     from . import virtual
     shutil.rmtree(folder, ignore_errors=True)
     flash = virtual.make_flash(folder)
-    reqs = [(lc.C_IDENTIFY, b""), (lc.C_SET_TIME, struct.pack("<Ih", 1767225600, 60)),
-            (lc.C_RECORDS, struct.pack("<IHB", 0, 1024, 1)), (lc.C_GET_SETTINGS, b""),
-            (lc.C_SET_SETTINGS, json.dumps({"retro_goal": 300}).encode()),
-            (lc.C_ACK, struct.pack("<I", 1)), (lc.C_BOOTS, b"")]
-    data = b"".join(lc.encode_frame(i + 1, c, p) for i, (c, p) in enumerate(reqs))
+    reqs, data = sync_requests()
     cmd, env = virtual.command(flash, heap_kb=heap_kb, trace=trace)
     p = subprocess.run(cmd, cwd=flash, env=env, input=data, capture_output=True, timeout=300)
     try:

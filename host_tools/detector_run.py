@@ -103,8 +103,8 @@ def from_sim(sim, gyro: bool = True, mount_known: bool = True) -> Prepared:
     """A simulated trace (host_tools.sim.SimTrace) as the board's detector would get it: the
     chip's own counts at its own rate, the gyro's too unless gyro=False, and the mount's
     forward axis unless mount_known=False."""
-    axes = {"+x": 1, "-x": -1, "+y": 2, "-y": -2, "+z": 3, "-z": -3}
-    fwd = axes.get(sim.forward_axis or "", 0) if mount_known else 0
+    from .trace import AXES
+    fwd = AXES.get(sim.forward_axis or "", 0) if mount_known else 0
     cols = 6 if gyro and sim.raw.shape[1] >= 6 else 3
     return Prepared(np.asarray(sim.raw[:, :cols], dtype=np.int16), float(sim.rate_hz),
                     int(round(sim.lsb_per_g)), fwd, placement_code(sim.placement), 0.0,

@@ -138,19 +138,26 @@ def _events_by_blocks(rate, xs, sizes):
     flat = array("h")
     for x, y, z in xs:
         flat.extend((int(round(x * 4096)), int(round(y * 4096)), int(round(z * 4096))))
+    events = _feed_blocks(det, flat, 3, sizes)
+    return events, (det.steps, det.forward, det.backward, det.unknown, det.n)
+
+
+def _feed_blocks(det, flat, stride, sizes):
+    """Feeds `flat` in blocks of the sizes given, in turn, draining events after each."""
     idx = array("i", bytes(4 * 64))
     dirs = bytearray(64)
     events = []
     done = 0
     k = 0
-    while done < len(xs):
-        m = min(sizes[k % len(sizes)], len(xs) - done)
+    n = len(flat) // stride
+    while done < n:
+        m = min(sizes[k % len(sizes)], n - done)
         k += 1
-        det.feed(memoryview(flat)[3 * done:3 * (done + m)], m, 3)
+        det.feed(memoryview(flat)[stride * done:stride * (done + m)], m, stride)
         done += m
         got = det.read(idx, dirs)
         events += list(zip(idx[:got], dirs[:got]))
-    return events, (det.steps, det.forward, det.backward, det.unknown, det.n)
+    return events
 
 
 @settings(max_examples=12, deadline=None)
@@ -191,16 +198,7 @@ def test_gyro_samples_by_blocks_equal_update_gyro(sizes):
     ref += list(zip(idx[:k], dirs[:k]))
     assert one.forward > 8 and one.backward > 8
     det = sd.StepDetector(52.0, lsb, 3, sd.P_FRONT_POCKET, dps)
-    flat = array("h", [v for r in raw for v in r])
-    events, done, j = [], 0, 0
-    while done < len(raw):
-        m = min(sizes[j % len(sizes)], len(raw) - done)
-        j += 1
-        det.feed(memoryview(flat)[6 * done:6 * (done + m)], m, 6)
-        done += m
-        got = det.read(idx, dirs)
-        events += list(zip(idx[:got], dirs[:got]))
-    assert events == ref
+    assert _feed_blocks(det, array("h", [v for r in raw for v in r]), 6, sizes) == ref
     # without the gyro: the same steps at the same samples, every one unknown
     acc = sd.StepDetector(52.0, lsb, 3, sd.P_FRONT_POCKET)
     flat3 = array("h", [v for r in raw for v in r[:3]])

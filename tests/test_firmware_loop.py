@@ -285,16 +285,12 @@ def test_whole_firmware_serves_a_sync_in_its_heap_budget(tmp_path, traces):
     # a host's requests are waiting on the serial port at boot: the link loads the commands'
     # code (link_cmd, store_io) beside everything else, answers each request, and counting
     # goes on unchanged
-    import struct
     import subprocess
 
     from host_tools import link_client as lc
+    from host_tools.bench_firmware import sync_requests
     flash = virtual.make_flash(tmp_path)
-    reqs = [(lc.C_IDENTIFY, b""), (lc.C_SET_TIME, struct.pack("<Ih", 1767225600, 60)),
-            (lc.C_RECORDS, struct.pack("<IHB", 0, 1024, 1)), (lc.C_GET_SETTINGS, b""),
-            (lc.C_SET_SETTINGS, json.dumps({"retro_goal": 300}).encode()),
-            (lc.C_ACK, struct.pack("<I", 1)), (lc.C_BOOTS, b"")]
-    data = b"".join(lc.encode_frame(i + 1, c, p) for i, (c, p) in enumerate(reqs))
+    reqs, data = sync_requests()
     cmd, env = virtual.command(flash, heap_kb=WHOLE_HEAP_KB, trace=traces["walk"])
     p = subprocess.run(cmd, cwd=flash, env=env, input=data, capture_output=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
