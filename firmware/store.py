@@ -132,7 +132,7 @@ class Store:
         self._defaults = dict(settings_defaults or {})
         self.settings = dict(self._defaults)
         self._index = []            # [k, first_seq, last_seq] of stored closed segments
-        _io()
+        _io()                       # store_load uses store_io's open_seg: collect, load it first
         import store_load
         store_load.load(self)
         _drop("store_load", "store_io")     # loading is done: its code leaves the heap

@@ -1,5 +1,7 @@
 """Starts the stand-in device (tests/mp_fakedev.py: the real store.py and link.py under the
 Unix port) or the real firmware behind a VirtualDevice pseudo-terminal."""
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +20,13 @@ def fake_device(tmp: Path, uid="fake0001", speed=60, ticks=0, prefill_days=0,
     dev = VirtualDevice([str(HERE / "mp_fakedev.py")], tmp, env=env,
                         pythonpath=[".frozen", str(FIRMWARE)], **kw)
     return dev.start()
+
+
+def start_emulator(flash: Path, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """`retrostep emulate --flash FLASH` as a user starts it; its first stdout line is the
+    device's port."""
+    return subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash", str(flash)],
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
 def wait_for(pred, timeout=10.0, what="condition"):

@@ -22,7 +22,7 @@ from host_tools.emulate_cmd import install_firmware, scenario_trace, sim_board
 from host_tools.history_db import History
 from host_tools.paths import FIRMWARE
 from host_tools.sync_cmd import sync_device
-from synckit import wait_for
+from synckit import start_emulator, wait_for
 
 pytestmark = pytest.mark.skipif(not (FIRMWARE / "main.py").exists(), reason="no firmware/main.py")
 
@@ -496,9 +496,7 @@ def test_demo_quick_day_matches_its_history(tmp_path):
 
 def test_emulate_prints_its_port_first_and_serves_until_stopped(tmp_path):
     import signal
-    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash",
-                          str(tmp_path / "flash")], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = start_emulator(tmp_path / "flash", stderr=subprocess.PIPE)
     try:
         port = p.stdout.readline().strip()
         assert port.startswith("/dev/pts/")
@@ -551,9 +549,7 @@ def alive(pid):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_killed_emulator_leaves_no_device_running(tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash",
-                          str(tmp_path / "flash")], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
+    p = start_emulator(tmp_path / "flash")
     try:
         port = p.stdout.readline().strip()
         with lc.LinkClient.open(port, timeout=2) as c:

@@ -13,7 +13,7 @@ import pytest
 from host_tools import link_client as lc
 from host_tools.history_db import History
 from host_tools.sync_cmd import sync_device
-from synckit import expected_fake_totals, fake_device, wait_for
+from synckit import expected_fake_totals, fake_device, start_emulator, wait_for
 
 TICKS = 60
 
@@ -186,9 +186,7 @@ def test_host_killed_mid_sync_against_the_emulator(tmp_path):
     db = tmp_path / "h.db"
     rng = random.Random(7)
     kills = 0
-    emu = subprocess.Popen([sys.executable, "-m", "host_tools.cli", "emulate", "--flash",
-                            str(flash)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                           text=True)
+    emu = start_emulator(flash)
     try:
         port = emu.stdout.readline().strip()
         assert port.startswith("/dev/")

@@ -245,21 +245,18 @@ WEEK2 = {"days": 2, "forward": 210, "backward": 290, "unknown": 3, "total": 503,
          "goal_days": 1, "sessions": 1, "long_cues": 1, "stumbles": 1, "falls": 1}
 
 
+def _day(date, device, fwd, bwd, unk, goal, sessions, long_cues, stumbles, falls):
+    """A row of the history's daily view."""
+    return {"date": date, "device": device, "forward": fwd, "backward": bwd, "unknown": unk,
+            "total": fwd + bwd + unk, "goal_reached": goal, "sessions": sessions,
+            "long_cues": long_cues, "stumbles": stumbles, "falls": falls}
+
+
 def test_weeks_sum_days_per_week_and_device():
-    rows = [
-        {"date": "2026-03-02", "device": "a", "forward": 10, "backward": 5, "unknown": 1,
-         "total": 16, "goal_reached": True, "sessions": 1, "long_cues": 1, "stumbles": 0,
-         "falls": 0},
-        {"date": "2026-03-08", "device": "a", "forward": 7, "backward": 3, "unknown": 0,
-         "total": 10, "goal_reached": False, "sessions": 2, "long_cues": 0, "stumbles": 1,
-         "falls": 1},
-        {"date": "2026-03-08", "device": "b", "forward": 1, "backward": 2, "unknown": 3,
-         "total": 6, "goal_reached": True, "sessions": 0, "long_cues": 2, "stumbles": 0,
-         "falls": 0},
-        {"date": "2026-03-09", "device": "a", "forward": 100, "backward": 50, "unknown": 0,
-         "total": 150, "goal_reached": True, "sessions": 3, "long_cues": 1, "stumbles": 0,
-         "falls": 0},
-    ]
+    rows = [_day("2026-03-02", "a", 10, 5, 1, True, 1, 1, 0, 0),
+            _day("2026-03-08", "a", 7, 3, 0, False, 2, 0, 1, 1),
+            _day("2026-03-08", "b", 1, 2, 3, True, 0, 2, 0, 0),
+            _day("2026-03-09", "a", 100, 50, 0, True, 3, 1, 0, 0)]
     w = weeks(list(reversed(rows)))        # in any order
     assert [(x["week"], x["device"]) for x in w] == [("2026-03-02", "a"), ("2026-03-02", "b"),
                                                    ("2026-03-09", "a")]
