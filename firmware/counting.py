@@ -1,6 +1,6 @@
 """The counting loop: IMU FIFO batches -> step detector -> step events for the listeners.
 
-    app = Pedometer(cfg, hw)        cfg from board.load(), hw a board.Hardware
+    app = Pedometer(cfg, hw)        cfg from board.load(), hw a hardware.Hardware(cfg)
     app.attach("store")             imports an optional module and calls its attach(app)
     app.run_forever()               app.run(), then app.shutdown()
 
@@ -71,10 +71,11 @@ def _now():
     return time.ticks_ms()
 
 
-def _drop(name):
-    # a module needed once (or rarely): its code goes back to the heap
+def _drop(*names):
+    # modules needed once (or rarely): their code goes back to the heap
     import sys
-    sys.modules.pop(name, None)
+    for n in names:
+        sys.modules.pop(n, None)
     gc.collect()
 
 
@@ -116,7 +117,6 @@ class Pedometer:
         self.unknown = 0
         self.samples = 0
         self.faults = {"i2c": 0, "overflow": 0, "no_imu": 0, "reinit": 0, "listener": 0}
-        self.last_error = ""
         self.modules = {}
         self.batch_ms = 1000
         self.t_last = _now()        # ticks of the newest sample read
@@ -213,7 +213,10 @@ class Pedometer:
 
     def _listener_error(self, e):
         self.faults["listener"] += 1
-        print("retrostep: listener error: %r" % e)
+        try:
+            print("retrostep: listener error: %r" % e)
+        except MemoryError:
+            pass            # no heap for the line: the count keeps it
 
     def hold_awake(self, key):
         self._awake[key] = 1
@@ -281,7 +284,7 @@ class Pedometer:
             self._fault("no_imu", "not enough memory to open the IMU")
             return False
         finally:
-            _drop("imu_probe")
+            _drop("imu_probe", "board")
 
     def _new_detector(self, rate, lsb, fwd, dps=0):
         # dps: the gyro's counts per deg/s when its samples are read (0: accelerometer only)
@@ -297,7 +300,6 @@ class Pedometer:
 
     def _fault(self, kind, msg):
         self.faults[kind] += 1
-        self.last_error = msg
         now = _now()
         self._fault_n[kind] = self._fault_n.get(kind, 0) + 1
         last = self._fault_t.get(kind)
@@ -323,7 +325,7 @@ class Pedometer:
         except MemoryError:
             pass                # the next batch tries the chip again
         finally:
-            _drop("imu_probe")
+            _drop("imu_probe", "board")
 
     def service(self):
         """Drains the FIFO through the detector; returns the samples read."""
@@ -344,7 +346,10 @@ class Pedometer:
             self.samples += n
             now = _now()
             for f in self._l_samples:
-                f(buf, n, stride, now)
+                try:
+                    f(buf, n, stride, now)
+                except Exception as e:  # never the batch's: the detector still gets it
+                    self._listener_error(e)
             det.feed(buf, n, stride)
             self.t_last = now
             self.n_last = det.n
@@ -357,7 +362,10 @@ class Pedometer:
         if imu.overflows != ovf:
             self._fault("overflow", "IMU FIFO overflowed: samples lost (%d so far)" % imu.overflows)
         for f in self._l_batch:
-            f(now)
+            try:
+                f(now)
+            except Exception as e:
+                self._listener_error(e)
         return total
 
     def _drain(self, now):
@@ -378,7 +386,10 @@ class Pedometer:
         if self._cal is not None:
             self._cal.steps += k
         for f in self._l_steps:
-            f(self._ev_idx, d, k, now)
+            try:
+                f(self._ev_idx, d, k, now)
+            except Exception as e:  # one listener short of heap: the others still count
+                self._listener_error(e)
 
     # ---- calibration ----------------------------------------------------------
     def start_calibration(self):
@@ -392,7 +403,7 @@ class Pedometer:
             return calibrate.start(self)
         except MemoryError:
             self._cal = None
-            _drop("calibrate")
+            _drop("calibrate", "board")
             return {"started": False, "error": "not enough memory"}
 
     def _finish_calibration(self):
@@ -400,7 +411,7 @@ class Pedometer:
         try:
             calibrate.finish(self)
         finally:
-            _drop("calibrate")      # its code is garbage now
+            _drop("calibrate", "board")      # its code is garbage now
 
     # ---- the loop -------------------------------------------------------------
     def _wake(self):
@@ -436,6 +447,9 @@ class Pedometer:
         return self.batch_ms
 
     def _sleep(self, ms):
+        # a collection per batch, while nothing is in flight: the garbage of a batch never
+        # piles up into a fragmented heap (a few ms a second on a board)
+        gc.collect()
         if not self._awake and not self.usb_host():
             self._feed()
             self.hw.lightsleep(ms)
@@ -513,6 +527,7 @@ class Pedometer:
             return
         self._shut = True
         for f in self._l_shutdown:
+            gc.collect()    # stopped mid-batch: its garbage is not needed for the last save
             try:
                 f()
             except Exception as e:

@@ -410,13 +410,13 @@ class FallDetector:
         kind = self._ev_kind
         if not kind:
             return 0
-        self._ev_kind = 0
         ago = (self._age(self._ev_idx) * self._ms1024) >> 10
         rec = {"type": "fall", "t": ticks_add(now_ms, -ago), "ago_ms": ago,
                "kind": "fall" if kind == K_FALL else "stumble",
                "activity": ACTIVITIES[self._ev_act],
                "peak_mg": int(self._ev_peak ** 0.5 * 1000 / self._g + 0.5),
                "tilt_deg": self._tilt_deg() if kind == K_FALL else 0}
+        self._ev_kind = 0       # only now: short of heap above, the event waits for the next poll
         if self.on_record is not None:
             self.on_record(rec)
         if self.on_cue is not None:
@@ -457,6 +457,9 @@ class _Plug:
         return fd
 
     def _fail(self, e):
+        if isinstance(e, MemoryError):
+            self.app._listener_error(e)     # a moment without heap: counted, and on it goes
+            return
         self.broken = True
         self.app.faults["listener"] = self.app.faults.get("listener", 0) + 1
         print("retrostep: fall detection stopped: %r" % e)

@@ -1,283 +1,76 @@
-"""The USB serial link to the host: framed, checksummed requests and replies.
+"""The USB serial link, its resident part: a host session on demand.
 
-Served from the counting loop, between batches, on the same serial port as the REPL:
+    attach(app)   plugs the link into the counting loop (firmware/counting.py): the serial
+                  port is polled between batches; the protocol is link_session.py's
 
-    lk = Link(store, info, handlers=None, inp=None, out=None)
-        info      dict for `identify`: "board", "fw", "uid"...
-        handlers  optional callables: "info" () -> dict of more identify fields,
-                  "calibrate" () -> dict, "reboot" (), "stream" (on) -> dict of trace
-                  header fields (rate_hz, lsb_per_g...), "index" () -> sample index of
-                  the next raw sample, "get_settings" () -> dict, "set_settings" (dict)
-                  -> dict (raises ValueError), "seen" () on each valid frame;
-                  settings default to the store's; "app": the counting loop, which
-                  then answers info, settings and stream itself (link_cmd.py)
-        inp, out  byte streams (default sys.stdin.buffer / sys.stdout.buffer)
-    attach(app)   plugs a Link into the counting loop (firmware/counting.py)
-    lk.on_input()                     reads and answers what the host sent (call it when
-                                      `inp` is readable); False once `inp` has ended. A 0x03
-                                      (Ctrl-C) raises KeyboardInterrupt, so the REPL (and
-                                      mpremote) work
-    lk.streaming                      True while the host records raw samples
-    lk.send_samples(buf, count, stride, first_index)   one batch of raw samples (int array)
-
-The commands' code (link_cmd.py) is imported at the first request and dropped again after
-about ten quiet batches (on_batch), so between syncs it takes no heap. A request that finds
-the heap short is answered ERR failed "out of memory" with seq 0xFFFF, which matches no
-request: the host asks again after its timeout, and the link and the counting go on.
-
-Protocol version 1. Every frame is one text line, so it never holds a control byte and
-console text (prints, tracebacks) can share the port:
-
-    "~" base64(body) "\\n"        (the device may end lines with "\\r\\n")
-    body = version u8 | seq u16 | cmd u8 | payload | crc32 u32     little-endian;
-           the CRC32 covers version..payload
-
-Lines without "~" are console text: the host skips them; the device answers a non-empty
-one with ERR garbage. The host numbers its requests (seq 1..65534, wrapping) and resends
-the same request with the same seq when no reply comes; every request is idempotent, so a
-repeat is harmless. The device answers each request with one frame of the same seq and
-cmd | 0x80, or ERR (cmd 0x7F) with payload code u8 | message (UTF-8):
-
-    code 1 garbage    the line was not a frame (no "~", bad base64, too short or too long)
-    code 2 crc        the CRC32 did not match (seq 0xFFFF: the seq cannot be trusted)
-    code 3 unknown    no such command
-    code 4 version    the frame's version is not the device's; message = device's version
-    code 5 argument   bad payload (message says which)
-    code 6 failed     the command failed on the device (message says why)
-
-Commands (payload -> reply payload); JSON is compact UTF-8:
-    0x01 IDENTIFY     - -> JSON {proto, board, fw, uid, sid, boot, uptime, next_seq,
-                         first_seq, saved_seq, acked, dropped, totals:[f,b,u], today:[f,b,u]}
-    0x02 RECORDS      since u32 | max_bytes u16 | flags u8 (bit 0: close the open bin and
-                         save first) -> saved_seq u32 | records (store.py layout) with
-                         seq > since, oldest first, as many whole records as fit
-    0x03 ACK          upto u32 -> acked u32 (the host stored everything up to `upto`)
-    0x04 SET_TIME     epoch u32 | tz_min i16 -> JSON boots [[boot, offset|null, last, est]]
-    0x05 BOOTS        - -> the same JSON
-    0x06 GET_SETTINGS - -> JSON settings
-    0x07 SET_SETTINGS JSON {key: value} -> JSON settings (all or nothing; ERR argument)
-    0x08 STREAM_START - -> JSON trace header fields; then STREAM frames (cmd 0x40, seq
-                         counting from 0): first_index u32 | channels u8 | int16 samples
-    0x09 STREAM_STOP  - -> empty
-    0x0A CALIBRATE    - -> JSON result of the board's calibration
-    0x0B REBOOT       - -> empty; the device saves, then resets
-Nothing is deleted because of an ACK alone: the store keeps 30+ days and drops the oldest
-when full. A sync is: IDENTIFY, SET_TIME, RECORDS (flag 1) then RECORDS until saved_seq is
-reached, ACK of the last seq stored on the host.
+The session's code and buffers (link_session.py, and the store's sync side, store_io.py)
+are loaded at the host's first byte and dropped once it has been quiet for ten batches
+(about ten seconds) and is not recording, so a board between syncs keeps that heap for
+counting. With no heap for a session, a byte is read and lost (the host asks again after
+its timeout) and Ctrl-C still stops the loop, as at the REPL.
 """
-import select
-import struct
+import gc
 import sys
-from binascii import a2b_base64, b2a_base64, crc32
 
 from micropython import const
 
-PROTO = const(1)
-# the codes link.py itself uses (the command codes are in link_cmd.py)
-_C_STREAM = const(0x40)
-_C_ERR = const(0x7F)
-_E_GARBAGE = const(1)
-_E_CRC = const(2)
-_E_VERSION = const(4)
-_E_ARG = const(5)
-_E_FAILED = const(6)
-
-_MAX_LINE = const(700)      # longest request line accepted
-_REC_BYTES = const(1024)    # record bytes per RECORDS reply (~1.4 KB line)
-_QUIET_BATCHES = const(10)  # batches (about 1 s each) without a request: commands unloaded
+_QUIET_BATCHES = const(10)
 
 
-class Link:
-    def __init__(self, store, info, handlers=None, inp=None, out=None):
-        self.store = store
-        self.info = info
-        self.handlers = handlers or {}
-        self.inp = inp if inp is not None else sys.stdin.buffer
-        self.out = out if out is not None else sys.stdout.buffer
-        self.streaming = False
-        self.errors = 0             # bad frames received
-        # the request line and the frame buffers, made when the host starts talking and
-        # freed when it has gone quiet (on_batch): no heap for them between syncs
-        self._line = bytearray()
-        self._n = 0
-        self._over = False
-        self._body = bytearray()    # one frame: header, payload, CRC
-        self._sseq = 0
-        self._quiet = 0
-        self._more = select.poll()  # whether more input is waiting (on_input)
-        self._more.register(self.inp, select.POLLIN)
-
-    # ---- framing ---------------------------------------------------------------------
-    def _send(self, seq, cmd, payload):
-        if not self._body:
-            return              # no room for the buffers: the host asks again
-        n = len(payload)
-        if n > len(self._body) - 8:
-            cmd = _C_ERR
-            payload = b"\x06reply too long"
-            n = len(payload)
-        self._body[4:4 + n] = payload
-        self._frame(seq, cmd, n)
-
-    def _frame(self, seq, cmd, n):
-        """Sends the frame whose payload is already in self._body[4:4 + n]."""
-        b = self._body
-        mv = memoryview(b)
-        struct.pack_into("<BHB", b, 0, PROTO, seq, cmd)
-        struct.pack_into("<I", b, 4 + n, crc32(mv[:4 + n]) & 0xFFFFFFFF)
-        # base64 in pieces of 48 bytes (64 characters): no block of heap as big as the
-        # frame is needed (a MemoryError half-way leaves a broken line, which the host
-        # skips as garbage before it asks again)
-        out = self.out
-        out.write(b"~")
-        for i in range(0, 8 + n, 48):
-            out.write(b2a_base64(bytes(mv[i:min(i + 48, 8 + n)]), newline=False))
-        out.write(b"\n")
-        flush = getattr(out, "flush", None)
-        if flush:
-            flush()
-
-    def _err(self, seq, code, msg):
-        self._send(seq, _C_ERR, bytes([code]) + msg.encode())
+class _Wake:
+    def __init__(self, app):
+        self.app = app
+        self.inp = sys.stdin.buffer
+        self.lk = None          # the session's Link while a host talks
+        self.quiet = 0
 
     def on_input(self):
-        # byte by byte while more is waiting: a board's stdin read blocks for the rest
-        inp = self.inp
-        while self._more.poll(0):
-            c = inp.read(1)
+        lk = self.lk
+        if lk is None:
+            c = self.inp.read(1)
             if not c:
-                return False        # no host any more (stdin closed): keep counting
-            self.feed_byte(c[0])
-        return True
+                return False    # the port has closed: no host any more, and no session made
+            lk = self._open()
+            if lk is None:      # no heap for a session: the byte is lost, the host asks again
+                if c[0] == 3:
+                    raise KeyboardInterrupt
+                return True
+            lk.feed_byte(c[0])
+        self.quiet = 0
+        return lk.on_input()
 
-    def feed_byte(self, b):
-        """One received byte: frames are handled at their newline."""
-        if b == 3:
-            raise KeyboardInterrupt
-        if not self._body:
-            try:
-                if not self._line:
-                    self._line = bytearray(_MAX_LINE)
-                self._body = bytearray(_REC_BYTES + 16)
-            except MemoryError:
-                return          # this byte is lost: the request fails, and is asked again
-        if b == 10 or b == 13:
-            if self._over:
-                self.errors += 1
-                self._err(0xFFFF, _E_GARBAGE, "line too long")
-            elif self._n:
-                try:
-                    self._handle(memoryview(self._line)[:self._n])
-                except MemoryError:
-                    # short of heap right now (the commands' code is loaded on demand):
-                    # the host is told and retries; the link and the counting go on
-                    self._oom()
-            self._n = 0
-            self._over = False
-        elif self._n < _MAX_LINE:
-            self._line[self._n] = b
-            self._n += 1
-        else:
-            self._over = True
-
-    def _oom(self):
-        import gc
-        gc.collect()
-        self.errors += 1
+    def _open(self):
+        gc.collect()            # the session's code finds the holes the last batches left
         try:
-            self._err(0xFFFF, _E_FAILED, "out of memory")
+            import link_session
+            self.lk = link_session.session(self.app, self.inp)
         except MemoryError:
-            pass
+            self._close()
+        return self.lk
 
-    def _handle(self, line):
-        if line[0] != 126:  # "~"
-            self.errors += 1
-            self._err(0xFFFF, _E_GARBAGE, "not a frame")
-            return
-        try:
-            body = a2b_base64(line[1:])
-        except ValueError:
-            body = b""
-        if len(body) < 8:
-            self.errors += 1
-            self._err(0xFFFF, _E_GARBAGE, "bad frame encoding")
-            return
-        if struct.unpack("<I", body[-4:])[0] != crc32(body[:-4]) & 0xFFFFFFFF:
-            self.errors += 1
-            self._err(0xFFFF, _E_CRC, "crc mismatch")
-            return
-        ver, seq, cmd = struct.unpack("<BHB", body)
-        seen = self.handlers.get("seen")
-        if seen:
-            seen()
-        if ver != PROTO:
-            self.errors += 1
-            self._err(seq, _E_VERSION, str(PROTO))
-            return
-        try:
-            self._command(seq, cmd, body[4:-4])
-        except ValueError as e:
-            self._err(seq, _E_ARG, str(e))
-        except (OSError, KeyError, TypeError) as e:
-            self._err(seq, _E_FAILED, "%s: %s" % (type(e).__name__, e))
-
-    # ---- commands ----------------------------------------------------------------------
-    def _command(self, seq, cmd, p):
-        # the commands' code is loaded while a host talks (link_cmd.py) and leaves the
-        # heap once it has been quiet for a while (on_batch)
-        if "link_cmd" not in sys.modules:
-            import gc
-            gc.collect()    # its code finds the holes the last batches left
-        import link_cmd
-        self._quiet = 0
-        link_cmd.command(self, seq, cmd, p)
-
-    def on_batch(self, t_ms):
-        self._quiet += 1
-        if self._quiet == _QUIET_BATCHES:
-            import gc
-            if not self.streaming:
-                self._line = bytearray()
-                self._body = bytearray()
-                self._n = 0
-            sys.modules.pop("link_cmd", None)
-            sys.modules.pop("store_io", None)   # the store's sync side (store.py)
-            gc.collect()
-
-    # ---- raw samples -----------------------------------------------------------------
-    def send_samples(self, buf, count, stride, first_index):
-        """A batch of raw samples (ints, `stride` channels each) while streaming."""
-        if not self.streaming or count <= 0:
-            return
-        b = self._body
-        n = min(count * stride, (len(b) - 13) // 2)
-        struct.pack_into("<IB", b, 4, first_index & 0xFFFFFFFF, stride)
-        for i in range(n):
-            struct.pack_into("<h", b, 9 + 2 * i, buf[i])
-        self._frame(self._sseq, _C_STREAM, 5 + 2 * n)
-        self._sseq = (self._sseq + 1) & 0xFFFF
+    def _close(self):
+        self.lk = None
+        sys.modules.pop("link_session", None)
+        sys.modules.pop("store_io", None)
+        gc.collect()
 
     def on_samples(self, buf, n, stride, t_ms):
-        if self.streaming:
-            h = self.handlers.get("index")
-            self.send_samples(buf, n, stride, h() if h else 0)
+        lk = self.lk
+        if lk is not None and lk.streaming:
+            lk.on_samples(buf, n, stride, t_ms)
 
-
-def _reset():
-    import machine
-    machine.reset()
+    def on_batch(self, t_ms):
+        if self.lk is not None:
+            self.quiet += 1
+            if self.quiet >= _QUIET_BATCHES and not self.lk.streaming:
+                self._close()
 
 
 def attach(app):
     """Serve the host from the counting loop: needs the store attached before."""
-    import counting
-    st = app.modules.get("store")
-    if st is None:
+    if app.modules.get("store") is None:
         raise RuntimeError("the link needs the store module")
-    # "app": link_cmd answers identify, settings and streaming from the loop's state
-    lk = Link(st, {"board": app.board_name, "fw": counting.FW_VERSION, "uid": app.uid},
-              {"app": app, "calibrate": app.start_calibration, "reboot": _reset,
-               "seen": app.host_seen, "index": lambda: app.det.n if app.det else 0})
-    app.add_reader(lk.inp, lk.on_input)
-    app.add_listener(lk)
-    return lk
+    w = _Wake(app)
+    app.add_reader(w.inp, w.on_input)
+    app.add_listener(w)
+    return w

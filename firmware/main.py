@@ -6,19 +6,18 @@ Ctrl-C stops it cleanly (counts are saved by the store's on_shutdown).
 """
 import gc
 
-import board
-
-gc.collect()
-import counting     # noqa: E402  (collect between imports: fewer holes in the heap)
-
-gc.collect()
+import counting
+from hardware import Hardware
 
 OPTIONAL = ("store", "link", "retro", "fall")
 
 
 def main():
+    import board
     cfg = board.load()
-    app = counting.Pedometer(cfg, board.Hardware(cfg))
+    board = None
+    counting._drop("board")     # needed again only to connect the IMU and to calibrate
+    app = counting.Pedometer(cfg, Hardware(cfg))
     print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
     # the IMU driver, detector and buffers first, while the heap is still in one piece;
     # then the fall detector, whose attribute table is the largest block a module holds

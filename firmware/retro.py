@@ -244,7 +244,11 @@ class _Plug:
         return st.today()[1]
 
     def _fail(self, e):
-        # a fault in here stops the guidance (counted, printed), never the counting
+        # a fault in here stops the guidance (counted, printed), never the counting; a
+        # moment without heap only costs what it was doing then (counted)
+        if isinstance(e, MemoryError):
+            self.app._listener_error(e)
+            return
         self.broken = True
         self.app.faults["listener"] = self.app.faults.get("listener", 0) + 1
         print("retrostep: retro guidance stopped: %r" % e)

@@ -140,7 +140,10 @@ class Store:
     # ---- loading ---------------------------------------------------------------------
     # ---- counting --------------------------------------------------------------------
     def add_steps(self, fwd, bwd, unk=0):
-        self._roll(self.clock())
+        try:
+            self._roll(self.clock())
+        except MemoryError:
+            pass    # no heap to close the bin now: it closes at the next call, these steps in it
         b = self._bin
         b[0] += fwd
         b[1] += bwd

@@ -1,4 +1,4 @@
-"""Host side of the device link (protocol version 1, see firmware/link.py), over pyserial.
+"""Host side of the device link (protocol version 1, see firmware/link_session.py), over pyserial.
 
     with LinkClient.open("/dev/ttyACM0") as c:
         info = c.identify()

@@ -1,4 +1,4 @@
-"""A stand-in device for the link, store and sync tests: the real store.py and link.py
+"""A stand-in device for the link, store and sync tests: the real store.py and link_session.py
 under the Unix port, fed with a fixed pattern of steps on a fast clock.
 
 Environment: RS_ROOT (store directory), RS_SPEED (simulated seconds per real second),
@@ -12,7 +12,7 @@ import select
 import sys
 import time
 
-import link
+import link_session
 import store
 
 _SPEED = int(os.getenv("RS_SPEED") or "60")
@@ -53,7 +53,7 @@ def prefill(st, days):
 
 def main(st):
     # as the firmware's loop: wait for the host's bytes until the next tick is due
-    lk = link.Link(st, {"board": "fake", "fw": "test", "uid": os.getenv("RS_UID") or "fake0001"},
+    lk = link_session.Link(st, {"board": "fake", "fw": "test", "uid": os.getenv("RS_UID") or "fake0001"},
                    handlers={"reboot": reboot, "stream": lambda on: {"rate_hz": 50}})
     p = select.poll()
     p.register(lk.inp, select.POLLIN)

@@ -1,4 +1,4 @@
-"""Starts the stand-in device (tests/mp_fakedev.py: the real store.py and link.py under the
+"""Starts the stand-in device (tests/mp_fakedev.py: the real store.py and link_session.py under the
 Unix port) or the real firmware behind a VirtualDevice pseudo-terminal."""
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""The link protocol against the real firmware files (store.py, link.py) under the Unix
+"""The link protocol against the real firmware files (store.py, link_session.py) under the Unix
 port over a real pseudo-terminal: answers, clear errors both ways, and Ctrl-C into the REPL
 so mpremote still works."""
 import json

@@ -16,12 +16,14 @@ firmware's main.py runs unchanged. simworld.py documents the RETROSTEP_SIM_* var
     pc_reference(trace, ...)                 what the detector counts on the PC for the
                                              samples the emulated chip makes from `trace`
     min_heap_kb(flash, trace=...)            smallest free heap that gives the same counts
+    smallest_heap_kb(ok, lo, hi)             the same search for any check
     drivercheck(jobs, dir)                   trace -> emulated chip -> driver (drivercheck.py)
     world_overhead(flash, env)               heap bytes the emulation itself takes
 
 Heap: the firmware gets `heap_kb` (64 KB by default) of free heap, as on a board with that
-much: -X heapsize is that plus the emulation's own share (`world_overhead`) plus slack,
-and the emulation fills the slack (the holes its own loading left first) with ballast.
+much: -X heapsize is that plus the emulation's own share (`world_overhead`) plus slack;
+simboot.py loads the emulation, fills the slack (the holes its own loading left first)
+with ballast, then runs main.py, so the budget starts at the firmware's first module.
 The firmware and the emulation run from .mpy files compiled with mpy-cross for x64 into
 a cache folder (as `deploy` puts .mpy files on a board), unless `compiled=False`.
 """
@@ -163,13 +165,11 @@ def command(flash, heap_kb: int | None = 64, **kw) -> tuple[list[str], dict[str,
     cmd = [micropython_binary()]
     if heap_kb:
         # the emulation's own share, then ballast so that exactly heap_kb stay free
-        total = heap_kb * 1024 + world_overhead(flash, env) + 32 * 1024
+        total = heap_kb * 1024 + world_overhead(flash, env) + 96 * 1024
         cmd += ["-X", f"heapsize={(total + 1023) // 1024}K"]
         env["RETROSTEP_SIM_FREE_KB"] = str(heap_kb)
-    if kw.get("compiled", True):
-        cmd += ["-m", "main"]
-    else:
-        cmd += [str(FIRMWARE / "main.py")]
+    # simboot.py: the emulation first, then the heap budget, then the firmware's main.py
+    cmd += ["-m", "simboot"]
     return cmd, env
 
 
@@ -257,9 +257,28 @@ def write_counts_trace(path, counts, lsb_per_g: float, lsb_per_dps: float = 16.4
     Path(path).write_text("\n".join(head + rows) + "\n")
 
 
+def smallest_heap_kb(ok, lo: int, hi: int, above: int = 3) -> int | None:
+    """Smallest heap size (KB) for which ok(kb) holds and holds for the `above` sizes just
+    over it too: fragmentation makes success not quite monotonic in the heap size (a KB
+    more can put a block where a later, larger one needed the room), so a bisection alone
+    may land on a lucky size. None if even `hi` fails."""
+    if not ok(hi):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    while not all(ok(hi + d) for d in range(1, above + 1)):
+        hi += 1
+    return hi
+
+
 def min_heap_kb(flash, lo: int = 16, hi: int = 256, **kw) -> int | None:
     """Smallest firmware heap (KB, on top of the emulation's own) that plays the trace
-    through with the same counts as with plenty of heap; None if even `hi` fails."""
+    through with the same counts as with plenty of heap (see smallest_heap_kb); None if
+    even `hi` fails."""
     ref = run(flash, heap_kb=hi, **kw)
     if ref.returncode != 0 or ref.stopped is None:
         return None
@@ -267,13 +286,7 @@ def min_heap_kb(flash, lo: int = 16, hi: int = 256, **kw) -> int | None:
     def ok(kb):
         r = run(flash, heap_kb=kb, **kw)
         return r.returncode == 0 and r.stopped == ref.stopped
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return smallest_heap_kb(ok, lo, hi)
 
 
 # what each emulated chip turns 1 g into, per range (as its emu_*.py model does)

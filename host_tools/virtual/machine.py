@@ -15,9 +15,12 @@ world = simworld.World()
 # (a chip holding SDA low mid-byte) lets go only after SCL is clocked nine times
 _rises = {}
 _UNSTICK_CLOCKS = 9
+_pins = {}
 
 
 class Pin:
+    """One object per pin id, as on rp2 and esp32 (static objects there): Pin(id, ...)
+    re-initialises the pin's object."""
     IN = 0
     OUT = 1
     OPEN_DRAIN = 2
@@ -26,10 +29,18 @@ class Pin:
     IRQ_RISING = 1
     IRQ_FALLING = 2
 
+    def __new__(cls, id, mode=-1, pull=-1, value=None):
+        p = _pins.get(id)
+        if p is None:
+            p = object.__new__(cls)
+            p._v = None
+            _pins[id] = p
+        return p
+
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
-        self.mode = mode
-        self._v = None
+        if mode != -1 or not hasattr(self, "mode"):
+            self.mode = mode
         if value is not None:
             self._out(1 if value else 0)
 
@@ -174,3 +185,7 @@ def disable_irq():
 
 def enable_irq(state=0):
     pass
+
+
+for _id in world.pin_ids:
+    Pin(_id)

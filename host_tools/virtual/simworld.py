@@ -18,6 +18,7 @@ device's flash) and these environment variables:
     RETROSTEP_SIM_FREE_KB leave exactly this much heap free for the firmware: the rest
                           (beyond what the emulation itself holds) is filled with ballast,
                           holes first, so the firmware sees a board with that much heap
+                          (simboot.py: after the emulation loads, before main.py does)
     RETROSTEP_SIM_HEAPLOG 1: once a virtual second, while the firmware waits, collect the
                           garbage and note the free heap; the summary's "min_free" is the
                           least seen (bytes: the firmware's steady margin)
@@ -133,26 +134,47 @@ class World:
         self.max_ms = int(env("RETROSTEP_SIM_MAX_S") or 432000) * 1000 if self.fast else None
         time.world = self
         self._run_script(self.t0)       # faults from the start (absent@0) apply at power-up
-        free_kb = env("RETROSTEP_SIM_FREE_KB")
-        if free_kb:
-            self._leave_free(int(free_kb) * 1024)
+        self._free_kb = env("RETROSTEP_SIM_FREE_KB")
+        # the pins board.json names: a board's machine.Pin objects are static (rp2, esp32),
+        # so machine.py makes these once, here, outside the firmware's heap budget
+        self.pin_ids = [p for p in (cfg.get("i2c", {}).get("scl"), cfg.get("i2c", {}).get("sda"),
+                                    self.int_pin, self.led, _pin(cfg.get("buzzer"))[0],
+                                    _pin(cfg.get("vibration"))[0], self.button, self.vbus)
+                        if p is not None]
+        for p in self.pin_ids:
+            self.outputs[p] = 0
+
+    def leave_free(self):
+        """Fills the heap until RETROSTEP_SIM_FREE_KB (if set) is left free: called by
+        simboot.py once the emulation is loaded, before the firmware's first module."""
+        if self._free_kb:
+            self._leave_free(int(self._free_kb) * 1024)
 
     def _leave_free(self, target):
-        # fill the holes the emulation left, then the top, until `target` bytes are free
+        # the firmware's heap in one piece, as a board's at power-up: `target` bytes are
+        # held while every other hole, down to a single 16-byte block, is filled, then let go
         import gc
+        self.ballast = [None] * 1024
         gc.collect()
-        size = 256
-        while True:
-            extra = gc.mem_free() - target
-            if extra <= 0:
-                break
-            try:
-                self.ballast.append(bytearray(min(size, max(16, extra - 64))))
-            except MemoryError:
-                break
-            if len(self.ballast) > 64:
-                size = 4096
+        hold = bytearray(target - 32)       # less its own header, given back with it
+        n = 0
+        for size in (4096, 1024, 256, 64, 16, 0):
+            while n < len(self.ballast):
+                try:
+                    self.ballast[n] = bytearray(size) if size else 0.5 + n
+                except MemoryError:
+                    break
+                n += 1
+        hold = None
         gc.collect()
+        for _ in range(2):                  # the headers of the pieces that did not fit
+            while n < len(self.ballast) and gc.mem_free() > target:
+                try:
+                    self.ballast[n] = 0.5 + n
+                except MemoryError:
+                    break
+                n += 1
+            gc.collect()
 
     def _note_heap(self, now):
         import gc
