@@ -258,11 +258,13 @@ class _Plug:
             return
         app = self.app
         rt = self.rt
-        try:
-            for i in range(k):
+        for i in range(k):
+            try:
                 rt.step(app.ticks_of(idx[i]), dirs[i])
-        except Exception as e:
-            self._fail(e)
+            except Exception as e:  # a record with no heap for it: the next steps still count
+                self._fail(e)
+                if self.broken:
+                    return
 
     def on_batch(self, t_ms):
         if self.broken:

@@ -365,3 +365,25 @@ def test_the_benchmark_counts_injected_detections_and_false_alarms(monkeypatch, 
         r = res["per_kind"][kind]
         assert (r["detected"], r["false"]) == (r["n"], 0), kind
     assert res["detection_rate_falls"] == res["detection_rate_stumbles"] == 1.0
+
+
+def test_an_event_that_finds_no_heap_waits_for_the_next_poll():
+    # the record is built before the pending event is cleared: a MemoryError on the way
+    # (the heap short for a moment) leaves it for the next batch, never loses it
+    sig = signal([(4, UP, UP), (0.3, FREE, FREE), (0.06, (0, 0, 4.0), (0, 0, 4.0)),
+                  (6, SIDE, SIDE)])
+    got = []
+    fd = fall.FallDetector(RATE, LSB, on_record=got.append)
+    short = [True]
+
+    def tilt():
+        if short[0]:
+            short[0] = False
+            raise MemoryError
+        return 90
+    fd._tilt_deg = tilt
+    fd.feed(sig.ravel().tolist(), len(sig), 3)
+    with pytest.raises(MemoryError):
+        fd.poll(10000)
+    assert got == [] and fd.poll(10000) == 1
+    assert [r["kind"] for r in got] == ["fall"] and got[0]["tilt_deg"] == 90

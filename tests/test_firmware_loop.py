@@ -354,6 +354,47 @@ def test_a_listener_short_of_heap_costs_the_others_nothing(tmp_path):
     assert len(sessions) == 1 and sessions[0]["backward"] >= stopped["backward"] - 2
 
 
+CUT_SHORT_SCRIPT = r"""
+import json, time
+import board, counting, hardware
+cfg = board.load()
+app = counting.Pedometer(cfg, hardware.Hardware(cfg))
+real = app._new_detector
+
+
+def short_of_heap(*a):
+    raise MemoryError
+
+
+app._new_detector = short_of_heap       # the heap runs out half-way through connecting
+res = {"first": app.start_imu(), "imu_first": app.imu is not None}
+app._new_detector = real
+res["second"] = app.start_imu()
+time.wait(3000)
+res["samples"] = app.service()
+res["faults"] = app.faults
+print(json.dumps(res))
+"""
+
+
+def test_a_connection_cut_short_by_the_heap_is_made_again(tmp_path, traces):
+    # a MemoryError after the driver is up but before the detector exists must leave the
+    # loop looking for the IMU (counted as no_imu), not half connected and never counting
+    import subprocess
+
+    from host_tools.paths import micropython_binary
+    flash = virtual.make_flash(tmp_path)
+    env = virtual.env_for(fast=True, trace=traces["walk"], without=OPTIONAL)
+    p = subprocess.run([micropython_binary(), "-c", CUT_SHORT_SCRIPT], cwd=flash, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "not enough memory to open the IMU" in p.stdout
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["first"] is False and res["imu_first"] is False
+    assert res["second"] is True and res["samples"] > 100
+    assert res["faults"]["no_imu"] == 1
+
+
 BOARD_NAMES = ("esp32_devkitc", "esp32s3_devkitc", "xiao_esp32s3", "m5stickc_plus", "pico", "pico_w",
                "pico2", "xiao_rp2040", "sim")
 ARCH = {"esp32": "xtensawin", "unix": "x64"}

@@ -334,3 +334,46 @@ def test_unix_port_gives_the_same_records_and_cues(tmp_path, wrap):
     # the 6-minute session: one long cue, one session; the goal (400) was reached in it
     assert kinds.count("retro_long") == 2 and kinds.count("retro_goal") == 1
     assert kinds.count("retro_session") == 3
+
+
+class _App:
+    """What retro's plug-in uses of the counting loop, with a record hook that finds no
+    heap while `short` is set."""
+
+    def __init__(self):
+        self.rate_hz = 50
+        self.settings = {"retro_goal": 10}
+        self.modules = {}
+        self.faults = {"listener": 0}
+        self.records = []
+        self.short = False
+
+    def record(self, rec):
+        if self.short:
+            raise MemoryError
+        self.records.append(rec)
+
+    def cue(self, pattern):
+        pass
+
+    def ticks_of(self, idx):
+        return idx * 20
+
+    def _listener_error(self, e):
+        self.faults["listener"] += 1
+
+
+def test_guidance_carries_on_after_a_moment_without_heap():
+    app = _App()
+    plug = retro._Plug(app)
+    idx = array("i", range(0, 600, 30))
+    dirs = bytearray([B] * len(idx))
+    app.short = True            # the goal is reached mid-batch while no record can be made
+    plug.on_steps(idx, dirs, len(idx), 0)
+    app.short = False
+    assert not plug.broken and app.faults["listener"] == 1
+    idx2 = array("i", range(600, 1200, 30))
+    plug.on_steps(idx2, dirs, len(idx2), 0)
+    plug.on_batch(60000)        # the pause has passed: the session closes and is recorded
+    sessions = [r for r in app.records if r["type"] == "retro_session"]
+    assert plug.rt.day_backward == 40 and len(sessions) == 1 and sessions[0]["backward"] == 40

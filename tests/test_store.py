@@ -68,6 +68,26 @@ def test_counts_survive_a_clean_restart(tmp_path):
     assert all_records(s2)[-1].boot == s2.boot
 
 
+def test_steps_stay_in_the_open_bin_when_closing_it_finds_no_heap(tmp_path, monkeypatch):
+    clk = Clock(100)
+    s = store.Store(str(tmp_path), clk)
+    s.add_steps(5, 3, 1)
+    clk.t += 400                      # the bin is due to close at the next step...
+    real = s._append
+
+    def short_of_heap(*a):
+        raise MemoryError
+    monkeypatch.setattr(s, "_append", short_of_heap)
+    s.add_steps(2, 0, 0)              # ...but there is no heap to record it: nothing is lost
+    assert s.totals() == (7, 3, 1)
+    monkeypatch.setattr(s, "_append", real)
+    clk.t += 300
+    s.add_steps(1, 0, 0)              # the next call closes it, with every step
+    s.close()
+    recs = all_records(s)
+    assert bin_sums(recs) == (8, 3, 1) and s.totals() == (8, 3, 1)
+
+
 def test_saves_at_most_every_interval_and_only_saved_records_are_readable(tmp_path):
     clk = Clock(0)
     s = store.Store(str(tmp_path), clk, save_every_s=120)
