@@ -438,8 +438,8 @@ class Pedometer:
             if self.imu is None:
                 return 0            # look for it again at once, not a batch later
         except MemoryError as e:
-            # short of heap for a moment (a listener saving or recording): counted
-            # as a listener fault, and the counting goes on
+            # short of heap for a moment (a fault being recorded; each listener's own
+            # errors are caught where it is called): counted, and the counting goes on
             gc.collect()
             self._listener_error(e)
         if self._cal is not None and self._cal.done():

@@ -116,8 +116,6 @@ def connect(app):
     except (OSError, IMUError) as e:
         app._fault("no_imu", "no IMU: %s" % e)
         return False
-    # app.imu is set last, once the detector and buffers exist: a connection cut short
-    # (MemoryError) leaves the loop looking for the IMU again, never half-connected
     # wake about once a second, and well before the FIFO can fill up
     wm = min(imu.capacity // 2, max(1, int(imu.rate_hz)), _BATCH * 4)
     wm = imu.set_watermark(wm)
@@ -137,6 +135,8 @@ def connect(app):
     app.stride = imu.stride
     if len(app._buf) < imu.stride * _BATCH:
         app._buf = array("h", bytes(2 * imu.stride * _BATCH))
+    # set last, once the detector and buffers exist: a connection cut short (MemoryError)
+    # leaves the loop looking for the IMU again, never half connected
     app.imu = imu
     print("retrostep: %s at 0x%02x, %s Hz, +-%d g, wake every %d ms%s" % (
         imu.name, imu.addr, imu.rate_hz, imu.range_g, app.batch_ms,

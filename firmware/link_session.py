@@ -107,20 +107,18 @@ class Link:
         self.out = out if out is not None else sys.stdout.buffer
         self.streaming = False
         self.errors = 0             # bad frames received
-        # the request line and the frame buffers, made at the first byte (a session that
-        # finds no room for them answers nothing: the host asks again)
-        self._line = bytearray()
+        # the request line and one frame (header, payload, CRC): made with the session, so
+        # one that finds no room for them is not made at all (link.py; the host asks again)
+        self._line = bytearray(_MAX_LINE)
         self._n = 0
         self._over = False
-        self._body = bytearray()    # one frame: header, payload, CRC
+        self._body = bytearray(_REC_BYTES + 16)
         self._sseq = 0
         self._more = select.poll()  # whether more input is waiting (on_input)
         self._more.register(self.inp, select.POLLIN)
 
     # ---- framing ---------------------------------------------------------------------
     def _send(self, seq, cmd, payload):
-        if not self._body:
-            return              # no room for the buffers: the host asks again
         n = len(payload)
         if n > len(self._body) - 8:
             cmd = _C_ERR
@@ -164,13 +162,6 @@ class Link:
         """One received byte: frames are handled at their newline."""
         if b == 3:
             raise KeyboardInterrupt
-        if not self._body:
-            try:
-                if not self._line:
-                    self._line = bytearray(_MAX_LINE)
-                self._body = bytearray(_REC_BYTES + 16)
-            except MemoryError:
-                return          # this byte is lost: the request fails, and is asked again
         if b == 10 or b == 13:
             if self._over:
                 self.errors += 1

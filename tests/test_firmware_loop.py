@@ -198,12 +198,25 @@ def test_long_press_calibrates_the_forward_axis_and_stores_it(tmp_path, traces):
     check_same_as_pc(res2, traces["walk"])
 
 
+# the counting loop made as main.py makes it, for the scripts below that drive it by hand
+MAKE_APP = r"""
+import board, counting, hardware
+cfg = board.load()
+app = counting.Pedometer(cfg, hardware.Hardware(cfg))
+"""
+
+
+def run_with_app(flash, script, env, *flags, **kw):
+    """`script`, after MAKE_APP, under the Unix port in the virtual device's flash."""
+    import subprocess
+
+    from host_tools.paths import micropython_binary
+    return subprocess.run([micropython_binary(), *flags, "-c", MAKE_APP + script], cwd=flash,
+                          env=env, capture_output=True, **kw)
+
+
 WRAP_SCRIPT = r"""
 import time, json
-import board, counting
-cfg = board.load()
-import hardware
-app = counting.Pedometer(cfg, hardware.Hardware(cfg))
 app.start_imu()
 res = {}
 # a batch whose newest sample was read 5 ms before ticks_ms wraps at 2**30
@@ -227,15 +240,12 @@ print(json.dumps(res))
 
 
 def test_ticks_arithmetic_survives_the_wrap(tmp_path):
-    import subprocess
-    from host_tools.paths import micropython_binary
     flash = virtual.make_flash(tmp_path)
     cfg = json.loads((flash / "board.json").read_text())
     cfg["vbus_pin"] = None            # host presence from traffic, not from VBUS
     (flash / "board.json").write_text(json.dumps(cfg))
     env = virtual.env_for(fast=True, without=OPTIONAL)
-    p = subprocess.run([micropython_binary(), "-c", WRAP_SCRIPT], cwd=flash, env=env,
-                       capture_output=True, text=True, timeout=60)
+    p = run_with_app(flash, WRAP_SCRIPT, env, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout.strip().splitlines()[-1])
     assert res == {"back_1s": 1000, "across": 500, "idx_wrap": 200, "idx_wrap2": 200,
@@ -244,9 +254,6 @@ def test_ticks_arithmetic_survives_the_wrap(tmp_path):
 
 LINK_SCRIPT = r"""
 import gc, sys, json
-import board, counting, hardware
-cfg = board.load()
-app = counting.Pedometer(cfg, hardware.Hardware(cfg))
 app.start_imu()
 app.attach("store")
 w = app.attach("link")
@@ -274,16 +281,12 @@ sys.stderr.write(json.dumps(res) + "\n")
 def test_link_session_is_loaded_by_the_host_and_dropped_when_quiet(tmp_path):
     # between syncs the link holds no session: its code (link_session, store_io) and
     # buffers come with the host's first byte and leave ten quiet batches later
-    import subprocess
-
     from host_tools import link_client as lc
-    from host_tools.paths import micropython_binary
     flash = virtual.make_flash(tmp_path)
     env = virtual.env_for(fast=True)
     reqs = [(lc.C_IDENTIFY, b""), (lc.C_RECORDS, struct.pack("<IHB", 0, 1024, 1))]
     data = b"".join(lc.encode_frame(i + 1, c, p) for i, (c, p) in enumerate(reqs))
-    p = subprocess.run([micropython_binary(), "-c", LINK_SCRIPT], cwd=flash, env=env, input=data,
-                       capture_output=True, timeout=60)
+    p = run_with_app(flash, LINK_SCRIPT, env, input=data, timeout=60)
     assert p.returncode == 0, p.stderr.decode()[-2000:]
     res = json.loads(p.stderr.decode().strip().splitlines()[-1])
     replies = [lc.decode_frame(ln) for ln in p.stdout.splitlines() if ln.startswith(b"~")]
@@ -296,9 +299,6 @@ def test_link_session_is_loaded_by_the_host_and_dropped_when_quiet(tmp_path):
 
 
 FAILING_LISTENER_SCRIPT = r"""
-import board, counting, hardware
-cfg = board.load()
-app = counting.Pedometer(cfg, hardware.Hardware(cfg))
 app.start_imu()
 
 
@@ -326,16 +326,13 @@ def test_a_listener_short_of_heap_costs_the_others_nothing(tmp_path):
     # every call into one listener raises MemoryError: each is counted, and the detector,
     # the store (its saved totals), retro guidance and fall detection still get every batch
     import shutil
-    import subprocess
 
     from host_tools.link_client import parse_records
     from host_tools.mpcompat import firmware_module
-    from host_tools.paths import micropython_binary
     trace = sim_trace(tmp_path, "retro", "stand 20s, walk 40, turn, retro 60, stand 30s", seed=4)
     flash = virtual.make_flash(tmp_path / "flash")
     env = virtual.env_for(fast=True, trace=trace)
-    p = subprocess.run([micropython_binary(), "-X", "heapsize=1M", "-c", FAILING_LISTENER_SCRIPT],
-                       cwd=flash, env=env, capture_output=True, text=True, timeout=120)
+    p = run_with_app(flash, FAILING_LISTENER_SCRIPT, env, "-X", "heapsize=1M", text=True, timeout=120)
     assert "modules: fall retro store" in p.stdout, p.stdout[-2000:] + p.stderr[-2000:]
     res = virtual.SimResult(p.returncode, p.stdout, p.stderr, virtual.parse_stopped(p.stdout))
     check_same_as_pc(res, trace)
@@ -356,9 +353,6 @@ def test_a_listener_short_of_heap_costs_the_others_nothing(tmp_path):
 
 CUT_SHORT_SCRIPT = r"""
 import json, time
-import board, counting, hardware
-cfg = board.load()
-app = counting.Pedometer(cfg, hardware.Hardware(cfg))
 real = app._new_detector
 
 
@@ -380,13 +374,9 @@ print(json.dumps(res))
 def test_a_connection_cut_short_by_the_heap_is_made_again(tmp_path, traces):
     # a MemoryError after the driver is up but before the detector exists must leave the
     # loop looking for the IMU (counted as no_imu), not half connected and never counting
-    import subprocess
-
-    from host_tools.paths import micropython_binary
     flash = virtual.make_flash(tmp_path)
     env = virtual.env_for(fast=True, trace=traces["walk"], without=OPTIONAL)
-    p = subprocess.run([micropython_binary(), "-c", CUT_SHORT_SCRIPT], cwd=flash, env=env,
-                       capture_output=True, text=True, timeout=60)
+    p = run_with_app(flash, CUT_SHORT_SCRIPT, env, text=True, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "not enough memory to open the IMU" in p.stdout
     res = json.loads(p.stdout.strip().splitlines()[-1])

@@ -164,7 +164,8 @@ def command(flash, heap_kb: int | None = 64, **kw) -> tuple[list[str], dict[str,
     env = env_for(**kw)
     cmd = [micropython_binary()]
     if heap_kb:
-        # the emulation's own share, then ballast so that exactly heap_kb stay free
+        # the emulation's own share and slack enough that heap_kb can be left free in one
+        # piece beyond the holes the emulation's loading leaves (simboot.py fills the rest)
         total = heap_kb * 1024 + world_overhead(flash, env) + 96 * 1024
         cmd += ["-X", f"heapsize={(total + 1023) // 1024}K"]
         env["RETROSTEP_SIM_FREE_KB"] = str(heap_kb)

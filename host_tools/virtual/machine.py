@@ -34,12 +34,13 @@ class Pin:
         if p is None:
             p = object.__new__(cls)
             p._v = None
+            p.mode = -1
             _pins[id] = p
         return p
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
-        if mode != -1 or not hasattr(self, "mode"):
+        if mode != -1:
             self.mode = mode
         if value is not None:
             self._out(1 if value else 0)

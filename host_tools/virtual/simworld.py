@@ -136,7 +136,7 @@ class World:
         self._run_script(self.t0)       # faults from the start (absent@0) apply at power-up
         self._free_kb = env("RETROSTEP_SIM_FREE_KB")
         # the pins board.json names: a board's machine.Pin objects are static (rp2, esp32),
-        # so machine.py makes these once, here, outside the firmware's heap budget
+        # so machine.py makes them once, at import, outside the firmware's heap budget
         self.pin_ids = [p for p in (cfg.get("i2c", {}).get("scl"), cfg.get("i2c", {}).get("sda"),
                                     self.int_pin, self.led, _pin(cfg.get("buzzer"))[0],
                                     _pin(cfg.get("vibration"))[0], self.button, self.vbus)
