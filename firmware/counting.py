@@ -1,7 +1,8 @@
 """The counting loop: IMU FIFO batches -> step detector -> step events for the listeners.
 
     app = Pedometer(cfg, hw)        cfg from board.load(), hw a hardware.Hardware(cfg)
-    app.attach("store")             imports an optional module and calls its attach(app)
+    plugins.attach(app, "store")    imports an optional module and calls its attach(app)
+                                    (plugins.py: at boot, then dropped)
     app.run_forever()               app.run(), then app.shutdown()
 
 What other modules use (the contract, also in the project notes):
@@ -168,28 +169,6 @@ class Pedometer:
         os.rename(tmp, self.settings_file)
 
     # ---- plug-in points -------------------------------------------------------
-    def attach(self, name):
-        """Import optional module `name` if it is on the board and call its attach(app)."""
-        try:
-            mod = __import__(name)
-        except ImportError as e:
-            if ("'%s'" % name) in str(e):
-                return None         # not on this board
-            return self._broken(name, e)
-        except Exception as e:      # a broken add-on must never stop the counting
-            return self._broken(name, e)
-        try:
-            hook = getattr(mod, "attach", None)
-            self.modules[name] = hook(self) if hook else mod
-        except Exception as e:
-            return self._broken(name, e)
-        return self.modules[name]
-
-    def _broken(self, name, e):
-        self.faults["listener"] += 1
-        print("retrostep: module %s not started: %r" % (name, e))
-        return None
-
     def add_listener(self, obj):
         for meth, lst in (("on_samples", self._l_samples), ("on_steps", self._l_steps),
                           ("on_batch", self._l_batch), ("on_record", self._l_record),

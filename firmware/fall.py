@@ -424,7 +424,7 @@ class FallDetector:
         return 1
 
 
-# ---- the firmware loop's plug-in (counting.Pedometer.attach("fall")) ---------------------
+# ---- the firmware loop's plug-in (plugins.attach(app, "fall")) --------------------------
 
 SETTINGS = {"fall_detect": 1}
 

@@ -9,6 +9,8 @@ import gc
 import counting
 from hardware import Hardware
 
+# in order of need: counts kept on flash, then served to the host, then retro guidance,
+# then fall detection; on a board short of heap the last ones are left out (and named)
 OPTIONAL = ("store", "link", "retro", "fall")
 
 
@@ -19,15 +21,18 @@ def main():
     counting._drop("board")     # needed again only to connect the IMU and to calibrate
     app = counting.Pedometer(cfg, Hardware(cfg))
     print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
-    # the IMU driver, detector and buffers first, while the heap is still in one piece;
-    # then the fall detector, whose attribute table is the largest block a module holds
+    # the IMU driver, detector and buffers first, while the heap is still in one piece
     app.start_imu()
-    for name in ("fall", "store", "link", "retro"):
-        gc.collect()
-        app.attach(name)
+    import plugins
+    plugins.attach_all(app, OPTIONAL)
+    plugins = None
+    counting._drop("plugins")
     gc.collect()
-    print("retrostep: modules: %s; free heap %d" % (
-        " ".join(n for n in OPTIONAL if n in app.modules) or "-", gc.mem_free()))
+    try:
+        print("retrostep: modules: %s; free heap %d" % (
+            " ".join(n for n in OPTIONAL if n in app.modules) or "-", gc.mem_free()))
+    except MemoryError:
+        pass
     app.run_forever()
 
 

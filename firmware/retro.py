@@ -205,7 +205,7 @@ class RetroTracker:
         self._reset_session()
 
 
-# ---- the firmware loop's plug-in (counting.Pedometer.attach("retro")) --------------------
+# ---- the firmware loop's plug-in (plugins.attach(app, "retro")) -------------------------
 
 SETTINGS = {"retro_goal": 400, "retro_long_s": 300, "retro_long_steps": 500,
             "retro_pause_s": 20}

@@ -13,7 +13,8 @@
   firmware plays a simulated walk on the sim board and counts exactly what it counts
   with plenty of heap, and does so with each of the next three sizes up too
   (virtual.smallest_heap_kb): the loop, detector and driver alone, and with every
-  optional module (store, link, retro, fall); min_heap_kb_sync: the same for the whole
+  optional module (store, link, retro, fall) attached, each with room left beside it to
+  reconnect the IMU and open a host session (firmware/plugins.py); min_heap_kb_sync: the same for the whole
   firmware also answering a host's sync (identify, set time, records, settings, ack)
   waiting at boot, every request at the first try; the target is 64 KB. The budget
   starts at the firmware's first module (host_tools/virtual/simboot.py);
@@ -24,7 +25,10 @@
 - sim_day_whole: the same day with every optional module attached, in WHOLE_HEAP_KB of
   free heap: whether every module attached and the counts equal the PC's, and the least
   free heap seen between batches (min_free_bytes, after a collection: the margin) and
-  so the heap the whole firmware holds (steady_kb).
+  so the heap the whole firmware holds (steady_kb);
+- sim_day_64kb: the same day with every module on the flash and 64 KB of free heap:
+  which modules attached (the others are left out at boot, in order of need: store,
+  link, retro, fall) and whether the counts still equal the PC's.
 """
 from __future__ import annotations
 
@@ -37,9 +41,10 @@ from pathlib import Path
 from .paths import BOARDS, FIRMWARE, micropython_binary
 
 OPTIONAL = ("store", "link", "retro", "fall")
-ON_DEMAND = ("board", "imu_probe", "calibrate", "fall_setup", "store_load", "store_io", "link_session")
+ON_DEMAND = ("board", "imu_probe", "plugins", "calibrate", "fall_setup", "store_load", "store_io",
+             "link_session")
 CORE_HEAP_KB = 68       # the budgets tests/test_firmware_loop.py holds the firmware to:
-WHOLE_HEAP_KB = 92      # the counting loop alone, and with every optional module
+WHOLE_HEAP_KB = 98      # the counting loop alone, and with every optional module
 DAY_SCRIPT = ("stand 2min, walk 400, turn, retro 300, walk 200, drive 10min, desk 10min, "
               "walk 150, stand 2min")
 
@@ -189,24 +194,24 @@ def sim_day(tmp: Path, quick: bool) -> dict:
     return out
 
 
-def sim_day_whole(tmp: Path, quick: bool) -> dict:
+def sim_day_whole(tmp: Path, quick: bool, heap_kb: int = WHOLE_HEAP_KB) -> dict:
     from . import virtual
     script = "stand 1min, walk 200, turn, retro 150, drive 3min, desk 3min" if quick else DAY_SCRIPT
     trace = _trace(tmp, "day_whole", script)
-    flash = virtual.make_flash(tmp / "day_whole")
+    flash = virtual.make_flash(tmp / f"day_whole_{heap_kb}")
     t0 = time.perf_counter()
-    res = virtual.run(flash, trace=trace, heap_kb=WHOLE_HEAP_KB, heaplog=True)
+    res = virtual.run(flash, trace=trace, heap_kb=heap_kb, heaplog=True)
     wall = time.perf_counter() - t0
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("retrostep: modules:")), "")
-    attached = line[len("retrostep: modules:"):].split(";")[0].split()
-    out = {"heap_kb": WHOLE_HEAP_KB, "returncode": res.returncode, "wall_s": round(wall, 2),
+    attached = [m for m in line[len("retrostep: modules:"):].split(";")[0].split() if m != "-"]
+    out = {"heap_kb": heap_kb, "returncode": res.returncode, "wall_s": round(wall, 2),
            "modules_attached": attached, "all_attached": attached == list(OPTIONAL)}
     if res.stopped:
         ref = virtual.pc_reference(trace, forward_axis=3, placement="waist")
         got = {k: res.stopped[k] for k in ref}
         free = (res.world or {}).get("min_free")
         out.update({"same_as_pc": got == ref, "min_free_bytes": free,
-                    "steady_kb": round(WHOLE_HEAP_KB - free / 1024, 1) if free else None})
+                    "steady_kb": round(heap_kb - free / 1024, 1) if free else None})
     return out
 
 
@@ -217,6 +222,7 @@ def run(quick: bool) -> dict:
         out.update(module_heap(tmp))
         out["sim_day"] = sim_day(tmp, quick)
         out["sim_day_whole"] = sim_day_whole(tmp, quick)
+        out["sim_day_64kb"] = sim_day_whole(tmp, quick, 64)
         if not quick:
             out.update(min_heaps(tmp))
     return out

@@ -59,10 +59,10 @@ def test_simulated_day_counts_what_the_pc_detector_counts(tmp_path, traces):
 
 
 # Free heap the whole firmware (every optional module attached, from .mpy) gets for the
-# simulated day and for a sync. The target is 64 KB; on the x64 Unix port the firmware
-# needs 78 KB to count and 89 KB to serve a sync beside that (see the README, section
-# Memory, and `retrostep bench`), so this is the budget it is held to, 3 KB over the need.
-WHOLE_HEAP_KB = 92
+# simulated day and for a sync. The target is 64 KB; on the x64 Unix port every module
+# attaches, with room left to open a host session and to reconnect the IMU, from 94 KB (see
+# the README, section Memory, and `retrostep bench`): this is the budget it is held to.
+WHOLE_HEAP_KB = 98
 
 
 def test_whole_firmware_day_counts_the_same(tmp_path, traces):
@@ -84,6 +84,94 @@ def test_whole_firmware_day_counts_the_same(tmp_path, traces):
     bins = [r for r in recs if r.kind == 1]
     got = (sum(r.fwd for r in bins), sum(r.bwd for r in bins), sum(r.unk for r in bins))
     assert got == (res.stopped["forward"], res.stopped["backward"], res.stopped["unknown"])
+
+
+def test_whole_firmware_in_64kb_counts_and_names_the_modules_left_out(tmp_path, traces):
+    # every module on the flash, 64 KB of heap (x64: not enough for all of them): the loop
+    # and the IMU come first, each optional module attaches only if the heap it leaves can
+    # still reconnect the IMU and serve a host; the others are named and counted, and the
+    # day is counted as the PC counts it
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["day"], heap_kb=64)
+    check_same_as_pc(res, traces["day"])
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("retrostep: modules:")]
+    assert len(line) == 1, res.stdout[-2000:]
+    attached = [m for m in line[0][len("retrostep: modules:"):].split(";")[0].split() if m != "-"]
+    left = [m for m in OPTIONAL if m not in attached]
+    print("64 KB: attached", attached, "left out", left)
+    assert left, "all fit in 64 KB: make this the whole-firmware budget"
+    for m in left:
+        assert "module %s not started" % m in res.stdout
+    assert res.stopped["faults"]["listener"] == len(left)
+    assert "Traceback" not in res.stdout + res.stderr
+    world = res.world
+    assert world["made"] == res.stopped["samples"] and world["dropped"] == 0
+
+
+HALFWAY = """
+import counting
+
+
+class _Half:
+    def on_samples(self, buf, n, stride, t_ms):
+        raise RuntimeError("should have been unplugged")
+
+
+def attach(app):
+    import helper_of_halfway  # noqa: F401
+    app.add_listener(_Half())
+    app.add_reader(counting.IrqFlag(), lambda: None)
+    raise MemoryError("halfway")
+"""
+
+UNDO_SCRIPT = r"""
+import sys, json
+sys.path.insert(0, "")
+app.start_imu()
+n = [len(x) for x in (app._l_samples, app._l_steps, app._l_batch, app._l_record, app._l_shutdown, app._readers)]
+got = plugins.attach(app, "halfway")
+res = {"returned": got, "modules": sorted(app.modules), "listener_faults": app.faults["listener"],
+       "loaded": [m for m in ("halfway", "helper_of_halfway") if m in sys.modules],
+       "lists_same": n == [len(x) for x in (app._l_samples, app._l_steps, app._l_batch, app._l_record, app._l_shutdown, app._readers)]}
+res["store"] = plugins.attach(app, "store") is not None
+res["room"] = plugins.room(app)
+# leave less than a session needs: link attaches, then room() says no and it is undone
+plugins.attach(app, "link")
+res["link_room"] = plugins.room(app)
+hold = [None] * 2000
+i = 0
+try:
+    while i < 2000:
+        hold[i] = bytearray(256)
+        i += 1
+except MemoryError:
+    pass
+for k in range(1, 13):
+    hold[i - k] = None
+res["room_tight"] = plugins.room(app)
+res["retro_tight"] = plugins.attach(app, "retro", plugins.room) is not None
+hold = None
+print(json.dumps(res))
+app.run_forever()
+"""
+
+
+def test_a_module_that_fails_midway_leaves_nothing_behind(tmp_path, traces):
+    flash = virtual.make_flash(tmp_path)
+    (flash / "halfway.py").write_text(HALFWAY)
+    (flash / "helper_of_halfway.py").write_text("X = 1\n")
+    env = virtual.env_for(fast=True, trace=traces["walk"])
+    p = run_with_app(flash, UNDO_SCRIPT, env, "-X", "heapsize=400K", input="", text=True, timeout=120)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads([ln for ln in p.stdout.splitlines() if ln.startswith("{")][-1])
+    print(res)
+    assert res["returned"] is None and res["modules"] == [] and res["listener_faults"] == 1
+    assert res["loaded"] == [] and res["lists_same"]
+    assert "module halfway not started: MemoryError('halfway'" in p.stdout
+    assert res["store"] and res["room"] and res["link_room"]
+    assert res["room_tight"] is False and res["retro_tight"] is False
+    res_run = virtual.SimResult(0, p.stdout, p.stderr, virtual.parse_stopped(p.stdout))
+    check_same_as_pc(res_run, traces["walk"])
 
 
 def test_awake_with_usb_host_counts_the_same_without_lightsleep(tmp_path, traces):
@@ -200,7 +288,7 @@ def test_long_press_calibrates_the_forward_axis_and_stores_it(tmp_path, traces):
 
 # the counting loop made as main.py makes it, for the scripts below that drive it by hand
 MAKE_APP = r"""
-import board, counting, hardware
+import board, counting, hardware, plugins
 cfg = board.load()
 app = counting.Pedometer(cfg, hardware.Hardware(cfg))
 """
@@ -255,8 +343,8 @@ def test_ticks_arithmetic_survives_the_wrap(tmp_path):
 LINK_SCRIPT = r"""
 import gc, sys, json
 app.start_imu()
-app.attach("store")
-w = app.attach("link")
+plugins.attach(app, "store")
+w = plugins.attach(app, "link")
 res = {}
 def heap():
     gc.collect()
@@ -316,7 +404,7 @@ class ShortOfHeap:
 
 app.add_listener(ShortOfHeap())
 for name in ("fall", "store", "retro"):
-    app.attach(name)
+    plugins.attach(app, name)
 print("modules:", " ".join(sorted(app.modules)))
 app.run_forever()
 """

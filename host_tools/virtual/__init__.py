@@ -283,6 +283,9 @@ def min_heap_kb(flash, lo: int = 16, hi: int = 256, **kw) -> int | None:
     ref = run(flash, heap_kb=hi, **kw)
     if ref.returncode != 0 or ref.stopped is None:
         return None
+    # a firmware short of heap may keep retrying the IMU while the trace never drains:
+    # such a run ends at twice the reference's virtual time
+    kw.setdefault("max_s", 2 * (ref.world or {}).get("virtual_ms", 600000) // 1000 + 60)
 
     def ok(kb):
         r = run(flash, heap_kb=kb, **kw)

@@ -1,0 +1,105 @@
+"""Plugs the optional modules into the counting loop: main.py loads this at boot, after
+the IMU is running, and drops it once every module is in.
+
+    attach(app, name, room=None)   imports `name` if it is on the board and calls its
+                                   attach(app); returns what that gave, or None
+    attach_all(app, names)         each in turn, in order of need, with room() as the test
+
+A module that fails, finds no heap, or after which room() says too little heap is left,
+leaves nothing behind (its listeners, readers and the modules it loaded go), is named on
+the console, counted in app.faults["listener"], and the loop counts on without it.
+"""
+import gc
+import sys
+
+from micropython import const
+
+_SPARE = const(2048)        # kept beyond room()'s trials (a reply's garbage, a new driver)
+
+
+def attach(app, name, room=None):
+    lists = (app._l_samples, app._l_steps, app._l_batch, app._l_record, app._l_shutdown,
+             app._readers)
+    try:
+        had = tuple(sys.modules)
+        sizes = [len(x) for x in lists]
+    except MemoryError as e:
+        return _broken(app, name, e)
+    try:
+        mod = __import__(name)
+    except ImportError as e:
+        if ("'%s'" % name) in str(e):
+            return None             # not on this board
+        return _undo(app, name, e, had, lists, sizes)
+    except Exception as e:          # a broken add-on must never stop the counting
+        return _undo(app, name, e, had, lists, sizes)
+    try:
+        hook = getattr(mod, "attach", None)
+        app.modules[name] = hook(app) if hook else mod
+        if room is not None and not room(app):
+            raise MemoryError("too little heap left beside it")
+    except Exception as e:
+        return _undo(app, name, e, had, lists, sizes)
+    return app.modules[name]
+
+
+def attach_all(app, names):
+    for name in names:
+        gc.collect()
+        attach(app, name, room)
+
+
+def room(app):
+    """Whether the board can still do what it must do later, tried now, one at a time as
+    they would come: open the IMU again after an I2C fault (imu_probe and board come
+    back), and with the link attached serve a host (its session and the store's sync
+    side); each with _SPARE bytes to spare."""
+    if not _fits(app, ("imu_probe", "board")):
+        return False
+    return app.modules.get("link") is None or _fits(app, ("link_session", "store_io"))
+
+
+def _fits(app, names):
+    gc.collect()
+    spare = None
+    try:
+        for m in names:
+            __import__(m)
+        spare = bytearray(_SPARE)
+        if "link_session" in names:
+            sys.modules["link_session"].session(app, app.modules["link"].inp)
+        return True
+    except MemoryError:
+        return False
+    finally:
+        spare = None
+        for m in names:
+            sys.modules.pop(m, None)
+        gc.collect()
+
+
+def _undo(app, name, e, had, lists, sizes):
+    app.modules.pop(name, None)
+    for lst, n in zip(lists, sizes):
+        if lst is app._readers:
+            for r in lst[n:]:
+                app._poller.unregister(r[0])
+        del lst[n:]
+    sys.modules.pop(name, None)
+    gc.collect()                    # the half-made module's objects, before the list below
+    try:
+        for m in [m for m in sys.modules if m not in had]:
+            sys.modules.pop(m)
+    except MemoryError:
+        pass
+    return _broken(app, name, e)
+
+
+def _broken(app, name, e):
+    app.faults["listener"] += 1
+    gc.collect()
+    try:
+        print("retrostep: module %s not started: %r" % (name, e))
+    except MemoryError:
+        pass                        # no heap for the line: the count keeps it
+    return None
