@@ -65,7 +65,7 @@ def _fits(app, names):
     try:
         for m in names:
             __import__(m)
-        spare = bytearray(_SPARE)
+        spare = bytearray(_SPARE)   # held while the trial runs
         if "link_session" in names:
             sys.modules["link_session"].session(app, app.modules["link"].inp)
         return True
