@@ -28,7 +28,8 @@
   so the heap the whole firmware holds (steady_kb);
 - sim_day_64kb: the same day with every module on the flash and 64 KB of free heap:
   which modules attached (the others are left out at boot, in order of need: store,
-  link, retro, fall) and whether the counts still equal the PC's.
+  link, retro, fall) and whether the counts still equal the PC's; modules_by_heap_kb:
+  which attach at a few sizes from 64 to 96 KB (the walk of the min_heap figures).
 """
 from __future__ import annotations
 
@@ -134,7 +135,29 @@ def min_heaps(tmp: Path) -> dict:
     whole = virtual.min_heap_kb(flash, trace=walk, hi=320)
     sync = virtual.smallest_heap_kb(lambda kb: sync_ok(tmp / "sync", walk, kb), 16, 320)
     return {"min_heap_kb_core": core, "min_heap_kb_whole": whole, "min_heap_kb_sync": sync,
-            "heap_target_kb": 64}
+            "heap_target_kb": 64, "modules_by_heap_kb": modules_by_heap(tmp, walk)}
+
+
+def attached_modules(stdout: str) -> list[str]:
+    """The optional modules the boot line `retrostep: modules: ...; free heap N` names."""
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("retrostep: modules:")), "")
+    return [m for m in line[len("retrostep: modules:"):].split(";")[0].split() if m != "-"]
+
+
+def modules_by_heap(tmp: Path, trace: Path) -> dict:
+    """Which optional modules attach at boot for a few heap sizes (every module on the
+    flash), and whether the walk is still counted as with plenty of heap."""
+    from . import virtual
+    ref = virtual.run(virtual.make_flash(tmp / "by_heap"), trace=trace, heap_kb=320).stopped or {}
+    out = {}
+    for kb in (64, 72, 80, 88, 96):
+        res = virtual.run(virtual.make_flash(tmp / f"by_heap_{kb}"), trace=trace, heap_kb=kb,
+                          max_s=3600)
+        same = res.stopped is not None and all(res.stopped[k] == ref.get(k) for k in
+                                               ("steps", "forward", "backward", "unknown", "samples"))
+        out[kb] = " ".join(attached_modules(res.stdout)) or "-"
+        out[kb] += "" if same else " (counts differ)"
+    return out
 
 
 def sync_requests() -> tuple[list[tuple[int, bytes]], bytes]:
@@ -202,8 +225,7 @@ def sim_day_whole(tmp: Path, quick: bool, heap_kb: int = WHOLE_HEAP_KB) -> dict:
     t0 = time.perf_counter()
     res = virtual.run(flash, trace=trace, heap_kb=heap_kb, heaplog=True)
     wall = time.perf_counter() - t0
-    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("retrostep: modules:")), "")
-    attached = [m for m in line[len("retrostep: modules:"):].split(";")[0].split() if m != "-"]
+    attached = attached_modules(res.stdout)
     out = {"heap_kb": heap_kb, "returncode": res.returncode, "wall_s": round(wall, 2),
            "modules_attached": attached, "all_attached": attached == list(OPTIONAL)}
     if res.stopped:
