@@ -153,6 +153,8 @@ class Pedometer:
         self._cal = None
         self.cal_result = None
         self._shut = False
+        # modules to attach once the IMU is open (main.py)
+        self.later = ()  # type: tuple[str, ...]
 
     # ---- settings -------------------------------------------------------------
     def _load_settings(self):
@@ -306,6 +308,18 @@ class Pedometer:
         finally:
             _drop("imu_probe", "board")
 
+    def _attach_later(self):
+        # the modules that work on the IMU's samples, held back while it was missing
+        names, self.later = self.later, ()
+        try:
+            import plugins
+            plugins.attach_all(self, names)
+            print("retrostep: modules now: %s" % " ".join(sorted(self.modules)))
+        except MemoryError:
+            pass                # plugins.py itself found no heap: they stay out
+        finally:
+            _drop("plugins")
+
     def service(self):
         """Drains the FIFO through the detector; returns the samples read."""
         imu = self.imu
@@ -410,6 +424,8 @@ class Pedometer:
                 return sum(p) + _RETRY_MS
             self._retry_t = None
             self.release("blink")
+            if self.later:
+                self._attach_later()
         try:
             self.service()
         except OSError as e:

@@ -79,12 +79,15 @@ def _fits(app, names):
 
 
 def _undo(app, name, e, had, lists, sizes):
+    # allocates nothing until the module's objects are unreferenced and collected: it
+    # runs when the heap may be full
     app.modules.pop(name, None)
-    for lst, n in zip(lists, sizes):
-        if lst is app._readers:
-            for r in lst[n:]:
+    for i in range(len(lists)):
+        lst = lists[i]
+        while len(lst) > sizes[i]:
+            r = lst.pop()
+            if lst is app._readers:
                 app._poller.unregister(r[0])
-        del lst[n:]
     sys.modules.pop(name, None)
     gc.collect()                    # the half-made module's objects, before the list below
     try:

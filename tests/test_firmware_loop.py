@@ -108,6 +108,19 @@ def test_whole_firmware_in_64kb_counts_and_names_the_modules_left_out(tmp_path, 
     assert world["made"] == res.stopped["samples"] and world["dropped"] == 0
 
 
+def test_without_an_imu_at_boot_retro_and_fall_wait_for_it(tmp_path, traces):
+    # the IMU answers only from 20 s on: the store and the link attach at boot, retro
+    # guidance and fall detection (which work on its samples) once it is open
+    flash = virtual.make_flash(tmp_path)
+    res = virtual.run(flash, trace=traces["walk"], heap_kb=WHOLE_HEAP_KB, faults="absent@0+20000")
+    check_same_as_pc(res, traces["walk"])
+    out = res.stdout
+    assert "retrostep: modules: store link;" in out, out[-2000:]
+    assert "retrostep: modules now: fall link retro store" in out
+    assert out.index("retrostep: modules now:") > out.index("BMI160 at 0x68")
+    assert res.stopped["faults"]["listener"] == 0 and res.stopped["faults"]["no_imu"] >= 1
+
+
 HALFWAY = """
 import counting
 
