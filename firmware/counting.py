@@ -250,10 +250,11 @@ class Pedometer:
 
     # ---- the IMU --------------------------------------------------------------
     def start_imu(self):
-        """First attempt to open the IMU (the counting task retries if this fails)."""
+        """First attempt to open the IMU (the loop retries if this fails): True if it is
+        open, False if none answered, None if there was no heap to open it."""
         if self.imu is None:
-            self._connect()
-        return self.imu is not None
+            return self._connect()
+        return True
 
     def _connect(self):
         # the probe and the driver set-up are needed again only to reconnect: their code
@@ -263,7 +264,7 @@ class Pedometer:
             return imu_probe.connect(self)
         except MemoryError:
             self._fault("no_imu", "not enough memory to open the IMU")
-            return False
+            return None
         finally:
             _drop("imu_probe", "board")
 

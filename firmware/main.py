@@ -22,12 +22,9 @@ def main():
     app = counting.Pedometer(cfg, Hardware(cfg))
     print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
     # the IMU driver, detector and buffers first, while the heap is still in one piece
-    app.start_imu()
-    now = OPTIONAL
-    if app.imu is None:         # retro guidance and fall detection work on its samples:
-        now, app.later = OPTIONAL[:2], OPTIONAL[2:]     # they wait for it (counting.py)
+    opened = app.start_imu()
     import plugins
-    plugins.attach_all(app, now)
+    plugins.attach_all(app, OPTIONAL, opened)
     plugins = None
     counting._drop("plugins")
     gc.collect()

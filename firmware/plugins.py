@@ -3,7 +3,9 @@ the IMU is running, and drops it once every module is in.
 
     attach(app, name, room=None)   imports `name` if it is on the board and calls its
                                    attach(app); returns what that gave, or None
-    attach_all(app, names)         each in turn, in order of need, with room() as the test
+    attach_all(app, names, opened=True)
+                                   each in turn, in order of need, with room() as the test;
+                                   `opened` is what app.start_imu() said
 
 A module that fails, finds no heap, or after which room() says too little heap is left,
 leaves nothing behind (its listeners, readers and the modules it loaded go), is named on
@@ -15,6 +17,7 @@ import sys
 from micropython import const
 
 _SPARE = const(2048)        # kept beyond room()'s trials (a reply's garbage, a new driver)
+_ON_SAMPLES = ("retro", "fall")
 
 
 def attach(app, name, room=None):
@@ -43,7 +46,13 @@ def attach(app, name, room=None):
     return app.modules[name]
 
 
-def attach_all(app, names):
+def attach_all(app, names, opened: "bool | None" = True):
+    # with the IMU not open, the modules that work on its samples wait for it in app.later
+    # (counting.py attaches them once it is); all of them when the heap was too short to
+    # open it (opened is None): counting comes first
+    if not opened:
+        app.later = names if opened is None else tuple(n for n in names if n in _ON_SAMPLES)
+        names = tuple(n for n in names if n not in app.later)
     for name in names:
         gc.collect()
         attach(app, name, room)
