@@ -1,5 +1,6 @@
 """Plugs the optional modules into the counting loop: main.py loads this at boot, after
-the IMU is running, and drops it once every module is in.
+its first attempt to open the IMU, and counting.py again for the modules that waited for
+the IMU; each drops it once they are in.
 
     attach(app, name, room=None)   imports `name` if it is on the board and calls its
                                    attach(app); returns what that gave, or None
@@ -17,7 +18,7 @@ import sys
 from micropython import const
 
 _SPARE = const(2048)        # kept beyond room()'s trials (a reply's garbage, a new driver)
-_ON_SAMPLES = ("retro", "fall")
+_ON_SAMPLES = ("retro", "fall")     # they work on the IMU's samples
 
 
 def attach(app, name, room=None):
