@@ -1,8 +1,8 @@
 """The counting loop: IMU FIFO batches -> step detector -> step events for the listeners.
 
     app = Pedometer(cfg, hw)        cfg from board.load(), hw a hardware.Hardware(cfg)
-    plugins.attach(app, "store")    imports an optional module and calls its attach(app)
-                                    (plugins.py: at boot, then dropped)
+    app.attach_modules(names, opened)   imports the optional modules and calls their
+                                    attach(app) (plugins.py, loaded for that, then dropped)
     app.run_forever()               app.run(), then app.shutdown()
 
 What other modules use (the contract, also in the project notes):
@@ -309,15 +309,14 @@ class Pedometer:
         finally:
             _drop("imu_probe", "board")
 
-    def _attach_later(self):
-        # the modules that work on the IMU's samples, held back while it was missing
-        names, self.later = self.later, ()
+    def attach_modules(self, names, opened: "bool | None" = True):
+        """Plugs in the optional modules `names` through plugins.py, loaded for that and
+        dropped after; `opened` is what start_imu() said (plugins.attach_all)."""
         try:
             import plugins
-            plugins.attach_all(self, names)
-            print("retrostep: modules now: %s" % " ".join(sorted(self.modules)))
-        except MemoryError:
-            pass                # plugins.py itself found no heap: they stay out
+            plugins.attach_all(self, names, opened)
+        except MemoryError as e:
+            self._listener_error(e)     # no heap even for plugins.py: none of them
         finally:
             _drop("plugins")
 
@@ -425,8 +424,13 @@ class Pedometer:
                 return sum(p) + _RETRY_MS
             self._retry_t = None
             self.release("blink")
-            if self.later:
-                self._attach_later()
+            if self.later:          # the modules that waited for the IMU (main.py)
+                names, self.later = self.later, ()
+                self.attach_modules(names)
+                try:
+                    print("retrostep: modules now: %s" % " ".join(sorted(self.modules)))
+                except MemoryError:
+                    pass
         try:
             self.service()
         except OSError as e:

@@ -14,6 +14,8 @@ import sys
 
 from micropython import const
 
+from counting import _drop
+
 _QUIET_BATCHES = const(10)
 
 
@@ -50,9 +52,7 @@ class _Wake:
 
     def _close(self):
         self.lk = None
-        sys.modules.pop("link_session", None)
-        sys.modules.pop("store_io", None)
-        gc.collect()
+        _drop("link_session", "store_io")
 
     def on_samples(self, buf, n, stride, t_ms):
         lk = self.lk

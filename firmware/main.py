@@ -22,11 +22,7 @@ def main():
     app = counting.Pedometer(cfg, Hardware(cfg))
     print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
     # the IMU driver, detector and buffers first, while the heap is still in one piece
-    opened = app.start_imu()
-    import plugins
-    plugins.attach_all(app, OPTIONAL, opened)
-    plugins = None
-    counting._drop("plugins")
+    app.attach_modules(OPTIONAL, app.start_imu())
     gc.collect()
     try:
         print("retrostep: modules: %s; free heap %d" % (

@@ -1,6 +1,6 @@
-"""Plugs the optional modules into the counting loop: main.py loads this at boot, after
-its first attempt to open the IMU, and counting.py again for the modules that waited for
-the IMU; each drops it once they are in.
+"""Plugs the optional modules into the counting loop: Pedometer.attach_modules loads this
+at boot (main.py, after its first attempt to open the IMU) and again for the modules that
+waited for the IMU, and drops it once they are in.
 
     attach(app, name, room=None)   imports `name` if it is on the board and calls its
                                    attach(app); returns what that gave, or None
@@ -16,6 +16,8 @@ import gc
 import sys
 
 from micropython import const
+
+import counting
 
 _SPARE = const(2048)        # kept beyond room()'s trials (a reply's garbage, a new driver)
 _ON_SAMPLES = ("retro", "fall")     # they work on the IMU's samples
@@ -83,9 +85,7 @@ def _fits(app, names):
         return False
     finally:
         spare = None
-        for m in names:
-            sys.modules.pop(m, None)
-        gc.collect()
+        counting._drop(*names)
 
 
 def _undo(app, name, e, had, lists, sizes):

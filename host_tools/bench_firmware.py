@@ -139,9 +139,14 @@ def min_heaps(tmp: Path) -> dict:
 
 
 def attached_modules(stdout: str) -> list[str]:
-    """The optional modules the boot line `retrostep: modules: ...; free heap N` names."""
-    line = next((ln for ln in stdout.splitlines() if ln.startswith("retrostep: modules:")), "")
-    return [m for m in line[len("retrostep: modules:"):].split(";")[0].split() if m != "-"]
+    """The optional modules attached, as the firmware last said: its boot line
+    `retrostep: modules: ...; free heap N`, or the `retrostep: modules now: ...` line
+    once the modules that waited for the IMU are in."""
+    lines = [ln for ln in stdout.splitlines()
+             if ln.startswith(("retrostep: modules:", "retrostep: modules now:"))]
+    if not lines:
+        return []
+    return [m for m in lines[-1].split(":", 2)[2].split(";")[0].split() if m != "-"]
 
 
 def modules_by_heap(tmp: Path, trace: Path) -> dict:
