@@ -68,30 +68,43 @@ _FMIN_WALK = const(20)  # ... and to go on counting one (a long walk's softer st
 # arm carries it), lowering the evidence needed to read a lag as a stride.
 _STRIDE_BIAS = (0, 150, 0, 150, 0, 400, 400, 0, 0, 0, 0, 400, 400)
 
-# The (vertical, forward) orbit of a stride, per placement: the sign of a forward
-# stride's area (0: no model there, direction stays unknown); the area (of 1024 of the
-# stride's energy) that parts forward from backward; the margin around it left unknown.
-# The orbit's sense flips under time reversal; backward steps are shorter and softer,
-# so the boundary is not always at zero. Set from the gait simulator (host_tools/sim).
-# A sensor in a front pocket jostles too much for the orbit to tell (simulated: a tenth
-# of backward steps called forward at any usable margin): there the gyroscope tells,
-# through the thigh (below); without one, as at the hand, arm, neck, bag, back pocket
-# and foot, direction is unknown.
-_DIR_SIGN = (-1, -1, 0, 0, 0, 0, 0, -1, -1, 0, 0, 1, 0)
-_DIR_CENTER = (-174, 0, 0, 0, 0, 0, 0, -174, -174, 0, 0, 0, 0)
-_DIR_MARGIN = (50, 50, 0, 0, 0, 0, 0, 50, 50, 0, 0, 50, 0)
+# Direction. With the forward axis known, the (vertical, forward) orbit of a stride
+# tells: its sense flips under time reversal, and walking backward is close to walking
+# forward played backwards (Winter, Pluck & Yang 1989). Per placement: the sign of a
+# forward stride's area (0: no model there, direction stays unknown) and the margin (of
+# 1024 of the stride's energy) a walk's evidence must pass to be told. The boundary is
+# zero: on real lower-back and waist walks (ipol_dev, mocap_dev) forward strides and
+# the same strides reversed mirror each other, and the ankle's orbit has the trunk's
+# sense there (fitted by host_tools/fit_direction.py). The wrist's arm swing has no
+# real recording to check its orbit against: unknown, as at the hand, arm, neck, bag,
+# back pocket and foot.
+_DIR_SIGN = (-1, 0, 0, 0, 0, 0, 0, -1, -1, 0, 0, -1, 0)
+_DIR_MARGIN = (0, 0, 0, 0, 0, 0, 0, 150, 150, 0, 0, 150, 0)
+_SW_MARGIN = const(150)  # evidence against a walk's direction that switches it
+_NOEV = const(-32768)   # no direction evidence
+_LPF_HZ = const(5)      # the orbit's low-pass
+# Running at the trunk has a spring-mass orbit, a backward walk's; a strong stride
+# (rms of the low-passed orbit signals over 270/1024 g^2) whose orbit says backward,
+# or a cadence over 148 steps/min, is taken for running there and not told.
+_RUN_E = const(72900)   # 270 ** 2
+_RUN_SPM = const(148)
 
-# The thigh (front pocket, with a gyroscope): walking forward it swings forward fast
-# (flexion in swing, a third of the stride) and back slowly (stance); walking backward
-# the other way round. The skew of its pitch rate, sum(w^3) / sum(|w|^3) over three
-# strides, flips under time reversal and is hardly touched by the phone's jostle,
-# which is brief or slow. Sign, centre and margin (of 1024), set from the simulator.
+# A limb with a gyroscope (thigh in a front pocket, shank at the ankle) tells by its
+# pitch rate w: walking forward it swings forward fast (swing) and back slowly
+# (stance), walking backward the other way round. At the ankle the skew of w,
+# sum(w^3) / sum(|w|^3) over three strides, tells. The thigh's swing is milder (fast
+# walking extends it in stance nearly as fast) and the skew misses there (real thigh
+# motion, mocap_dev: a tenth of steps wrong); the thigh tells by which way it turns
+# where its rate changes fastest (the swing and its braking):
+# sum(w * dw^2) / sum(|w| * dw^2), w summed over about 120 ms.
 _THIGH_SIGN = const(1)
-_THIGH_CENTER = const(-100)
 _THIGH_MARGIN = const(50)
+_SWING_MARGIN = const(25)
 _THIGH_STRIDES = const(3)
 _GYRO_CLIP = const(1023)    # pitch rate clip, half degrees/s (512 deg/s)
-_GYRO_KB = const(5)         # gyro offset tracker: 32 inner samples, 1.1-2.3 s
+_AXIS_KB = const(8)         # the limb's axis and the gyro's offset: a mean over 10 s
+_RUN_END = const(4)         # candidates in rhythm that make a short walk, once it ends
+_E_END = const(3000)        # ... if its signal had this mean square |a|^2 deviation
 
 
 def _pow2_at_least(x):
@@ -168,30 +181,34 @@ class StepDetector:
         self._l65 = int(ri * 0.65)
         # eight times the step period (inner samples) at 135 steps/min: a shorter one is
         # running, whose direction is not told (see _direction)
-        self._prun = int(ri * 8 * 60 / 135)
+        self._prun = int(ri * 8 * 60 / _RUN_SPM)
         self._hold = int(ri * _HOLD_S)
+        self._erun = _RUN_E if placement in (P_WAIST, P_LOWER_BACK) else 1 << 29
+        from math import exp, pi
+        self._lpc = int(256 * (1 - exp(-2 * pi * _LPF_HZ / ri)) + 0.5)   # the low-pass's coefficient, of 256
         self._fax = forward_axis if forward_axis > 0 else -forward_axis
         self._fsign = 1 if forward_axis > 0 else -1
         self._bias = _STRIDE_BIAS[placement]
         self._dsign = _DIR_SIGN[placement] if forward_axis else 0
         self._dmargin = _DIR_MARGIN[placement]
-        self._dcenter = _DIR_CENTER[placement]
         # the thigh's pitch rate: gyro counts summed over a decimation -> half deg/s
         self._gmul = 0
-        if forward_axis and lsb_per_dps and placement == P_FRONT_POCKET:
+        self._swing = placement == P_FRONT_POCKET
+        self._box = int(ri * 0.12 + 0.5) if ri * 0.12 >= 2 else 2
+        if forward_axis and lsb_per_dps and placement in (P_FRONT_POCKET, P_ANKLE):
             self._gmul = int(2 * 4096 / lsb_per_dps + 0.5)
             self._dsign = _THIGH_SIGN
-            self._dmargin = _THIGH_MARGIN
-            self._dcenter = _THIGH_CENTER
+            self._dmargin = _SWING_MARGIN if self._swing else _THIGH_MARGIN
         # per inner sample orbit area and energy, so each step's stride can be summed
         # when it is credited, however late
-        osize = size if forward_axis else 1
-        self._oa = array("i", bytes(4 * osize))
-        self._oe = array("i", bytes(4 * osize))
+        # the forward acceleration (a limb's pitch rate) over the history, and the last
+        # eight steps' inner indices: a stride's direction is read from them
+        self._fh = array("h", bytes(2 * size if forward_axis else 2))
+        self._tk = array("i", bytes(32))
         self._ev_idx = array("i", bytes(4 * _EV_SIZE))
         self._ev_dir = bytearray(_EV_SIZE)
         self._cand = array("i", bytes(4 * _CAND))
-        self._cdir = bytearray(_CAND)
+        self._cev = array("h", bytes(2 * _CAND))   # their direction evidence
         self.reset()
 
     def reset(self):
@@ -225,24 +242,26 @@ class StepDetector:
         self._amp = 0             # running amplitude of the counting filter
         self._up = 0              # the counting filter is above its threshold
         self._last = 0            # inner index of the last candidate
-        self._ncand = 0           # candidates queued (self._cand, self._cdir)
+        self._ncand = 0           # candidates queued (self._cand, self._cev)
+        self._bdir = DIR_UNKNOWN  # the walk's direction, and its running evidence
+        self._bsum = 0
+        self._bk = 0              # strides of evidence in it (up to four)
+        self._g16 = 0             # recent step time, inner samples <<4
+        self._tkn = 0             # the last step in self._tk
         self._nreal = 0           # candidates in the current run, seen, not filled in
         self._nfill = 0           # ... and filled in
         self._run0 = 0            # where the current run starts in the queue
-        self._pv = 0              # previous vertical and forward samples, for the area
-        self._pf = 0
         self._gx = 0              # gyro counts summed over a decimation
         self._gy = 0
         self._gz = 0
         self._ua = 0              # gravity on the two axes across the forward one, <<4
+        self._uk = 0
         self._ub = 0
         self._wb = 0              # the pitch rate's offset (the gyro's zero rate), <<4
-        self._w1 = 0              # the pitch rate, smoothed once and twice
-        self._wl = 0
-        o = self._oa
-        for i in range(len(o)):
-            o[i] = 0
-            self._oe[i] = 0
+        for i in range(len(self._fh)):
+            self._fh[i] = 0
+        for i in range(8):
+            self._tk[i] = 0
 
     @micropython.native
     def update_gyro(self, ax, ay, az, gx, gy, gz):
@@ -303,6 +322,19 @@ class StepDetector:
         self.n = n & _IDX_MASK
         return self.pending
 
+    def flush(self):
+        """The input ends here (a recording's end, the board going to sleep): a walk too
+        short to have been confirmed yet is credited if its steps kept a rhythm."""
+        if self._walking:
+            self._end()
+        return self.pending
+
+    def _end(self):
+        # A walk ends (it went quiet): its queued steps are credited if enough of them
+        # kept its rhythm. A short walk is over before eight steps could confirm it.
+        if not self._counting and self._nreal >= _RUN_END and self._ac[0] >= _E_END * self._win:
+            self._credit(self._run0)
+
     def read(self, idx_out, dir_out):
         k = self.pending
         h = self._ev_head
@@ -359,7 +391,7 @@ class StepDetector:
         if self._gmul:
             self._thigh(x, y, z, self._i & self._mask)
         elif self._fax:
-            self._orbit(d, x if self._fax == 1 else (y if self._fax == 2 else z), self._i & self._mask)
+            self._forward(x if self._fax == 1 else (y if self._fax == 2 else z), self._i & self._mask)
         i = self._i
         mask = self._mask
         h = self._hist
@@ -386,8 +418,8 @@ class StepDetector:
             self._count(i, p)
 
     @micropython.native
-    def _orbit(self, v, f, j):
-        # area swept by (vertical, forward) between samples: time reversal negates it
+    def _forward(self, f, j):
+        # the forward acceleration about its slow mean, kept for the orbit (_evidence)
         fb = self._fbase
         fb += ((f << 4) - fb) >> self._kb
         self._fbase = fb
@@ -396,10 +428,7 @@ class StepDetector:
             f = _CLIP
         elif f < -_CLIP:
             f = -_CLIP
-        self._oa[j] = (self._pv * f - v * self._pf) >> 4
-        self._oe[j] = (v * v + f * f) >> 5
-        self._pv = v
-        self._pf = f
+        self._fh[j] = f
 
     @micropython.native
     def _thigh(self, x, y, z, j):
@@ -422,11 +451,16 @@ class StepDetector:
         self._gz = 0
         ua = self._ua
         ub = self._ub
-        if self._i == 0:
-            ua = va << 4
-            ub = vb << 4
-        ua += ((va << 4) - ua) >> self._kb
-        ub += ((vb << 4) - ub) >> self._kb
+        # The limb's axis across the forward one is fixed in the sensor: gravity over
+        # several strides (a mean of everything so far, at first) finds it. A tracker
+        # that followed the swing within a stride would tilt the axis late, one way
+        # walking forward and the other backward.
+        k = self._uk
+        if k < _AXIS_KB and self._i >= (1 << k) - 1:
+            k += 1
+            self._uk = k
+        ua += ((va << 4) - ua) >> k
+        ub += ((vb << 4) - ub) >> k
         self._ua = ua
         self._ub = ub
         sh = self._shift
@@ -435,28 +469,22 @@ class StepDetector:
         if self._fsign < 0:
             w = -w
         # the offset is the mean rate: over whole strides the thigh's angle comes back
-        wb = self._wb + (((w << 4) - self._wb) >> _GYRO_KB)
+        wb = self._wb + (((w << 4) - self._wb) >> k)
         self._wb = wb
         w -= wb >> 4
         if w > _GYRO_CLIP:
             w = _GYRO_CLIP
         elif w < -_GYRO_CLIP:
             w = -_GYRO_CLIP
-        # two poles at about 2.5 Hz: the stride's first harmonics stay, the phone's
-        # rocking in the pocket after each contact (4-5 Hz) goes
-        w1 = self._w1 + ((w - self._w1) >> 1)
-        self._w1 = w1
-        wl = self._wl + ((w1 - self._wl) >> 1)
-        self._wl = wl
-        c = ((wl * wl) >> 4) * wl >> 4     # < 2**22: strides of it stay small ints
-        self._oa[j] = c
-        self._oe[j] = c if c >= 0 else -c
+        self._fh[j] = w
 
     @micropython.native
     def _rhythm(self):
         ac = self._ac
         e = ac[0]
         if e < (_EMIN_HOLD if self._walking else _EMIN) * self._win:
+            if self._walking:
+                self._end()
             self._corr = 0
             self._walking = 0
             return
@@ -607,51 +635,149 @@ class StepDetector:
                 # come again, earlier than the last one; it is not a new step)
                 if self._min_gap <= gap < (1 << 29):
                     self._last = t
-                    self._step(t, gap, p, self._direction(t, p))
+                    k = (self._tkn + 1) & 7
+                    self._tkn = k
+                    self._tk[k] = t
+                    self._step(t, gap, p, self._evidence(t, p))
         elif f < -th:
             self._up = 0
 
-    def _direction(self, t, p):
-        # the orbit over the stride that ends with step t: its sense, when clear
+    def _evidence(self, t, p):
+        # The orbit over the stride that ends with step t (the thigh's skew over the last
+        # three), of 1024 of its energy, forward positive; _NOEV where it cannot tell.
+        # Whole steps, from step to step: both ends at the same phase of the gait, so no
+        # part of a stride is cut off or counted twice.
         sg = self._dsign
-        if not sg or p * 8 <= self._prun:
-            # no model here, or running: its trunk orbit and thigh swing differ from a
-            # walk's (simulated forward running read as backward at the waist and in a
-            # pocket), and backward running is rare: unknown, not a guess
-            return DIR_UNKNOWN
+        if not sg or (p * 8 <= self._prun and not self._gmul):
+            # no model here, or running at the trunk: its orbit is a backward walk's
+            # (spring and mass, not a pendulum), and backward running is rare: unknown,
+            # not a guess. A limb's swing tells in running as well.
+            return _NOEV
+        ns = _THIGH_STRIDES * 2 if self._gmul else 2
+        n = (t - self._tk[(self._tkn - ns) & 7]) & _IDX_MASK
+        if n * 2 > p * ns * 3 or n * 3 < p * ns * 2:
+            if not self._gmul:
+                return _NOEV     # a pause, or not in the walk's rhythm
+            n = p * ns           # (a limb's skew hardly depends on where it starts)
+        warm = 8                 # the filter's settling, before the stride
         mask = self._mask
-        n = 2 * p
-        if self._gmul:
-            # the thigh: the strides up to now, even for a step credited late (the first
-            # steps of a walk, found again once its rhythm is: from standing, the first
-            # swing is no stride's)
-            n *= _THIGH_STRIDES
-            t = (self._i - 1) & _IDX_MASK
-        room = mask - ((self._i - 1 - t) & _IDX_MASK)
-        if n > room:
-            n = room
-        oa = self._oa
-        oe = self._oe
+        if n + warm > mask - ((self._i - 1 - t) & _IDX_MASK):
+            return _NOEV
+        fh = self._fh
         a = 0
         e = 0
-        for k in range(n):
-            j = (t - k) & mask
-            a += oa[j]
-            e += oe[j]
+        j = t - n
+        if self._gmul:
+            if self._swing:
+                # the swing's sharpness: where the rate changes fast (the swing and its
+                # braking), which way the limb turns. The rate about its mean over the
+                # strides, summed over a box of about 120 ms (linear phase: reversal
+                # keeps its symmetry); d is its change, sm its midpoint.
+                m = 0
+                for _ in range(n):
+                    j += 1
+                    m += fh[j & mask]
+                m //= n
+                bx = self._box
+                j = t - n - bx
+                sb = 0
+                for _ in range(bx):
+                    j += 1
+                    sb += fh[j & mask] - m
+                for _ in range(n):
+                    j += 1
+                    s1 = sb + fh[j & mask] - fh[(j - bx) & mask]
+                    dd = s1 - sb
+                    sm = s1 + sb
+                    sb = s1
+                    # (clipped: a stride's sums stay small ints)
+                    if dd > 1023:
+                        dd = 1023
+                    elif dd < -1023:
+                        dd = -1023
+                    if sm > 4095:
+                        sm = 4095
+                    elif sm < -4095:
+                        sm = -4095
+                    c = (sm * ((dd * dd) >> 6)) >> 9
+                    a += c
+                    e += c if c >= 0 else -c
+            else:
+                for _ in range(n):
+                    j += 1
+                    w = fh[j & mask]
+                    c = ((w * w) >> 4) * w >> 6     # < 2**20: strides of it stay small ints
+                    a += c
+                    e += c if c >= 0 else -c
+        else:
+            # two poles at about 5 Hz on both: an impact's ringing traces loops of its own
+            h = self._hist
+            c = self._lpc
+            v1 = 0
+            v2 = 0
+            f1 = 0
+            f2 = 0
+            pv = 0
+            pf = 0
+            j -= warm
+            for k in range(n + warm):
+                j += 1
+                v1 += ((h[j & mask] - v1) * c) >> 8
+                v2 += ((v1 - v2) * c) >> 8
+                f1 += ((fh[j & mask] - f1) * c) >> 8
+                f2 += ((f1 - f2) * c) >> 8
+                if k >= warm:
+                    a += (pv * f2 - v2 * pf) >> 4
+                    e += (v2 * v2 + f2 * f2) >> 5
+                pv = v2
+                pf = f2
+        en = e // n
         e >>= 10
         if e <= 0:
-            return DIR_UNKNOWN
-        a -= self._dcenter * e
+            return _NOEV
+        r = a // e
         if sg < 0:
-            a = -a
-        m = self._dmargin * e
-        if a > m:
-            return DIR_FORWARD
-        if a < -m:
-            return DIR_BACKWARD
-        return DIR_UNKNOWN
+            r = -r
+        if r < 0 and en >= self._erun:
+            # a strong stride whose orbit says backward: running (its orbit is
+            # a backward walk's), not told
+            return _NOEV
+        if r > 1024:
+            r = 1024
+        elif r < -1024:
+            r = -1024
+        return r
 
-    def _step(self, t, gap, p, d):
+    def _bout(self, r):
+        # A walk's direction, held with hysteresis: backward walking is a deliberate,
+        # sustained act, so a stride or two of contrary evidence (a turn, a stop) does
+        # not switch it; the evidence of the last few steps (a running mean) must.
+        if r == _NOEV:
+            return DIR_UNKNOWN
+        b = self._bsum
+        k = self._bk
+        if k < 4:
+            # the walk's first strides: their mean, until there are four
+            b = (b * k + 4 * r) // (k + 1)
+            self._bk = k + 1
+        else:
+            b += r - (b >> 2)
+        self._bsum = b
+        if k < 1:
+            return self._bdir
+        return self._decide(b)
+
+    def _decide(self, b):
+        d = self._bdir
+        m = self._dmargin
+        if d != DIR_BACKWARD and b < -4 * (m if d == DIR_UNKNOWN else _SW_MARGIN):
+            d = DIR_BACKWARD
+        elif d != DIR_FORWARD and b > 4 * (m if d == DIR_UNKNOWN else _SW_MARGIN):
+            d = DIR_FORWARD
+        self._bdir = d
+        return d
+
+    def _step(self, t, gap, p, r):
         # Counted at once inside a confirmed walk; otherwise held until _RUN candidates
         # in a row keep the period while the signal has a rhythm, then all credited
         # with their own times. A step whose swing stayed under the threshold leaves a
@@ -660,18 +786,26 @@ class StepDetector:
         if m <= 1:
             ok = gap * 10 >= p * 6 and gap * 10 <= p * 15
             m = 1
+            if ok:
+                # the step time, to a sixteenth of an inner sample (the period is whole)
+                g = self._g16
+                self._g16 = (gap << 4) if not g else g + (((gap << 4) - g) >> 2)
         else:
             ok = m <= 3 and gap * 10 <= (m * 10 + 3) * p
         if self._counting:
             # inside a walk, a step that keeps the period counts even while the rhythm
             # tracker blinks (a softer step, a moment of uneven signal)
             if (self._walking or (ok and m == 1)) and gap * 10 >= p * 5:
+                d = self._bout(r)
                 if ok:
                     for k in range(1, m):
                         self._emit((t - gap + gap * k // m) & _IDX_MASK, d)
                 self._emit(t, d)
                 return
             self._counting = 0
+            self._bdir = DIR_UNKNOWN
+            self._bsum = 0
+            self._bk = 0
             self._ncand = 0
             self._nreal = 0
             self._nfill = 0
@@ -690,31 +824,42 @@ class StepDetector:
             self._nfill = 0
         elif self._nreal:
             for k in range(1, m):
-                self._queue((t - gap + gap * k // m) & _IDX_MASK, d)
+                self._queue((t - gap + gap * k // m) & _IDX_MASK, _NOEV)
                 self._nfill += 1
-        self._queue(t, d)
+        self._queue(t, r)
         self._nreal += 1
         if self._nreal >= _RUN and self._walking:
             self._credit(self._run0)
 
     def _credit(self, first):
-        # a walk is confirmed: credit the queued candidates from `first` on. The thigh's
-        # direction is read again now, over the walk's latest strides: as a walk starts
-        # (or ends) the swing is no stride's yet
+        # a walk is confirmed: credit the queued candidates from `first` on, all with
+        # the direction their strides tell together (a walk's first strides, from
+        # standing, are no stride's yet). The thigh's is read again now, over the
+        # walk's latest strides.
         c = self._cand
-        cd = self._cdir
-        d = self._direction(self._last, self._period) if self._gmul else 0
+        ce = self._cev
+        if self._gmul:
+            # (three strides: enough to start with)
+            r = self._evidence(self._last, self._period)
+            if r != _NOEV:
+                self._bk = 4
+                self._bsum = 4 * r
+                self._decide(4 * r)
+        else:
+            for j in range(first, self._ncand):
+                self._bout(ce[j])
+        d = self._bdir
         for j in range(first, self._ncand):
-            self._emit(c[j], d if self._gmul else cd[j])
+            self._emit(c[j], d)
         self._ncand = 0
         self._nreal = 0
         self._nfill = 0
         self._run0 = 0
         self._counting = 1
 
-    def _queue(self, t, d):
+    def _queue(self, t, r):
         c = self._cand
-        cd = self._cdir
+        cd = self._cev
         k = self._ncand
         if k == _CAND:
             for j in range(k - 1):
@@ -724,5 +869,5 @@ class StepDetector:
             if self._run0:
                 self._run0 -= 1
         c[k] = t
-        cd[k] = d
+        cd[k] = r
         self._ncand = k + 1

@@ -138,6 +138,10 @@ def run_prepared(p: Prepared, interpreter: str = "cpython") -> RunResult:
             raise RuntimeError(f"detector reported {det.steps - last_steps} steps but {k} events"
                                " in one block: its event ring overflowed or lost events")
         last_steps = det.steps
+    det.flush()
+    k = det.read(idx_out, dir_out)
+    for i in range(k):
+        raw.append((idx_out[i], dir_out[i]))
     return _result(p, raw, det.steps, det.forward, det.backward, det.unknown, det.n)
 
 

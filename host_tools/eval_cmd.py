@@ -9,7 +9,17 @@ Each DIR holds a `manifest.json` and traces (README, "Trace format"). Scoring:
   with the true direction (unknown counts as not right; its share is shown too). For
   `mixed` recordings, counted steps matched to a true step are compared with its label;
 - step-time F1 where `step_ms` is given: counted and true steps are paired one to one
-  within 250 ms, closest pairs first; precision, recall and F1 from the pairs.
+  within 250 ms, closest pairs first; precision, recall and F1 from the pairs;
+- direction by placement: right / wrong / unknown shares of counted steps for each
+  dataset, placement, kind of gait (walking; running) and true direction;
+- short walks: recordings of walking with 5 to 20 true steps counted within 2 steps, and
+  those of 6 or more counted as nothing; running (8 or more steps): counted against true;
+  recordings without steps: false steps per recording, by placement.
+
+`--reverse` adds the time-reversed copy of every recording with steps and a direction
+(host_tools/sim/reverse.py: walking backward is close to walking forward played
+backwards), as a dataset named `<dataset>~reversed`; `--retro-day` adds the retro-day
+figure (host_tools/retro_day.py).
 
 From a script: `evaluate(dirs, interpreter="cpython")` returns the same figures.
 """
@@ -27,6 +37,10 @@ import numpy as np
 from .errors import UserError
 
 WALK_MIN_STEPS = 50
+SHORT_WALK = (5, 20)      # true steps of a short walk
+SHORT_MISSED_MIN = 6      # a short walk of this many steps must not be missed entirely
+RUN_MIN_STEPS = 8
+REVERSED = "~reversed"
 MATCH_TOL_MS = 250.0
 DIR_UNKNOWN, DIR_FORWARD, DIR_BACKWARD = 0, 1, 2
 
@@ -113,11 +127,32 @@ class EvalResult:
         return {"recordings": self.recordings, "summary": self.summary}
 
 
+def reversed_recording(rec, tr):
+    """The time-reversed copy of a recording and its trace: directions swap, step times
+    are mirrored (host_tools/sim/reverse.py)."""
+    import copy
+    from dataclasses import replace
+    from .sim.reverse import reverse_arrays, reverse_steps
+    t0, t1 = float(tr.t_ms[0]), float(tr.t_ms[-1])
+    tr2 = copy.copy(tr)
+    tr2.t_ms, tr2.data = reverse_arrays(tr.t_ms, tr.data)
+    swap = {"forward": "backward", "backward": "forward"}
+    step_ms, step_dir = rec.step_ms, rec.step_dir
+    if step_ms is not None:
+        dirs = step_dir or ["B" if rec.direction == "backward" else "F"] * len(step_ms)
+        step_ms, step_dir = reverse_steps(step_ms, t0, t1, dirs)
+        step_dir = step_dir if rec.direction == "mixed" else None
+    return replace(rec, direction=swap.get(rec.direction, rec.direction), step_ms=step_ms,
+                   step_dir=step_dir), tr2
+
+
 def _eval_one(task) -> dict:
-    dataset, rec, interpreter, rate_hz, keep_events = task
+    dataset, rec, interpreter, rate_hz, keep_events, rev = task
     from .detector_run import LSB_PER_G, prepare, run_prepared
     from .trace import read_trace
     tr = read_trace(rec.path, cache=True)
+    if rev:
+        rec, tr = reversed_recording(rec, tr)
     p = prepare(tr, rate_hz, LSB_PER_G)
     res = run_prepared(p, interpreter)
     row = {
@@ -159,9 +194,16 @@ class Progress:
         sys.stderr.flush()
 
 
+def reversible(rec) -> bool:
+    """A recording whose time-reversed copy is a walk the other way."""
+    return rec.steps > 0 and rec.direction in ("forward", "backward")
+
+
 def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: bool = False,
-             rate_hz: float | None = None, keep_events: bool = False) -> EvalResult:
-    """Run the detector over every recording listed in each folder's manifest and score it."""
+             rate_hz: float | None = None, keep_events: bool = False,
+             reverse: bool = False) -> EvalResult:
+    """Run the detector over every recording listed in each folder's manifest and score it;
+    with reverse=True, the time-reversed copies too (dataset `<name>~reversed`)."""
     from .trace import read_manifest
     if interpreter not in ("cpython", "micropython"):
         raise UserError(f"--interpreter must be cpython or micropython, not {interpreter!r}")
@@ -174,7 +216,12 @@ def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: boo
             raise UserError(f"{d}: dataset {m.dataset!r} given twice")
         names.append(m.dataset)
         for rec in m.recordings:
-            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events))
+            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events, False))
+        if reverse:
+            names.append(m.dataset + REVERSED)
+            for rec in m.recordings:
+                if reversible(rec):
+                    tasks.append((m.dataset + REVERSED, rec, interpreter, rate_hz, keep_events, True))
     order = {(t[0], t[1].file): i for i, t in enumerate(tasks)}   # manifest order
     # longest first keeps both workers busy to the end
     tasks.sort(key=lambda t: -t[1].path.stat().st_size)
@@ -228,7 +275,73 @@ def _dataset_summary(rows: list[dict]) -> dict:
     else:
         s.update(f1=None, precision=None, recall=None, n_timed=0)
     s.update(steps=sum(r["steps"] for r in rows), true_steps=sum(r["true_steps"] for r in rows))
+    s["direction_by_placement"] = direction_table(rows)
+    s["short_walks"] = short_walk_figures(rows)
     return s
+
+
+def gait(activity: str) -> str:
+    """The kind of gait a manifest's activity names: running or walking."""
+    return "running" if "run" in (activity or "") else "walking"
+
+
+def direction_table(rows: list[dict]) -> dict:
+    """Right / wrong / unknown shares of counted steps, keyed "placement gait direction",
+    over the recordings with a forward or backward truth."""
+    agg: dict = {}
+    for r in rows:
+        d = r.get("true_direction")
+        if d not in ("forward", "backward"):
+            continue
+        a = agg.setdefault(f"{r['placement']} {gait(r.get('activity', ''))} {d}",
+                           {"recordings": 0, "steps": 0, "right": 0, "wrong": 0, "unknown": 0})
+        right, wrong = ("forward", "backward") if d == "forward" else ("backward", "forward")
+        a["recordings"] += 1
+        a["steps"] += r["steps"]
+        a["right"] += r[right]
+        a["wrong"] += r[wrong]
+        a["unknown"] += r["unknown"]
+    for a in agg.values():
+        n = max(1, a["steps"])
+        for k in ("right", "wrong", "unknown"):
+            a[k + "_pct"] = round(100.0 * a[k] / n, 2)
+    return dict(sorted(agg.items()))
+
+
+def short_walk_figures(rows: list[dict]) -> dict:
+    """Per placement: short walks (walking, 5-20 true steps) counted within 2 steps and
+    missed entirely (6 or more true steps, none counted); runs of 8 or more steps counted
+    against true; false steps per recording without steps."""
+    out: dict = {}
+    lo, hi = SHORT_WALK
+    for r in rows:
+        pl = out.setdefault(r.get("placement", "unknown"), {})
+        true, n = r["true_steps"], r["steps"]
+        if gait(r.get("activity", "")) == "walking" and lo <= true <= hi and r.get("true_direction") != "none":
+            w = pl.setdefault("short_walks", {"recordings": 0, "within_2": 0, "missed": 0})
+            w["recordings"] += 1
+            w["within_2"] += abs(n - true) <= 2
+            w["missed"] += true >= SHORT_MISSED_MIN and n == 0
+        elif gait(r.get("activity", "")) == "running" and true >= RUN_MIN_STEPS:
+            w = pl.setdefault("runs", {"recordings": 0, "true_steps": 0, "steps": 0})
+            w["recordings"] += 1
+            w["true_steps"] += true
+            w["steps"] += n
+        elif true == 0:
+            w = pl.setdefault("no_steps", {"recordings": 0, "false_steps": 0})
+            w["recordings"] += 1
+            w["false_steps"] += n
+    for pl in out.values():
+        if "short_walks" in pl:
+            w = pl["short_walks"]
+            w["within_2_pct"] = round(100.0 * w["within_2"] / w["recordings"], 1)
+        if "runs" in pl:
+            w = pl["runs"]
+            w["error_pct"] = round(100.0 * (w["steps"] - w["true_steps"]) / max(1, w["true_steps"]), 1)
+        if "no_steps" in pl:
+            w = pl["no_steps"]
+            w["per_recording"] = round(w["false_steps"] / w["recordings"], 2)
+    return {k: v for k, v in sorted(out.items()) if v}
 
 
 def summarise(rows: list[dict], names: list[str]) -> dict:
@@ -279,6 +392,27 @@ def _summary_line(s: dict) -> str:
     if s["f1"] is not None:
         parts.append(f"step-time F1 {s['f1']:.3f} (P {s['precision']:.3f} R {s['recall']:.3f},"
                      f" {MATCH_TOL_MS:.0f} ms)")
+    table = s.get("direction_by_placement") or {}
+    if any(k.split()[0] != "unknown" for k in table) and len(table) > 0:
+        parts.append("direction by placement (of counted steps: right / wrong / unknown):")
+        for k, a in table.items():
+            parts.append(f"  {k}: {a['steps']} steps in {a['recordings']} recordings:"
+                         f" {a['right_pct']:.1f}% / {a['wrong_pct']:.2f}% / {a['unknown_pct']:.1f}%")
+    for pl, f in (s.get("short_walks") or {}).items():
+        bits = []
+        if "short_walks" in f:
+            w = f["short_walks"]
+            bits.append(f"short walks {w['within_2_pct']:.1f}% within 2 steps ({w['recordings']},"
+                        f" {w['missed']} missed)")
+        if "runs" in f:
+            w = f["runs"]
+            bits.append(f"runs {w['steps']} of {w['true_steps']} steps ({w['error_pct']:+.1f}%)")
+        if "no_steps" in f and f["no_steps"]["recordings"] and "short_walks" in f:
+            w = f["no_steps"]
+            bits.append(f"{w['per_recording']:.2f} false steps per recording without steps"
+                        f" ({w['recordings']})")
+        if bits:
+            parts.append(f"{pl}: " + "; ".join(bits))
     return "  " + "\n  ".join(parts) if parts else "  (nothing to score)"
 
 
@@ -295,14 +429,24 @@ def add_parser(sub):
                    help="resample every trace to this detector rate (default: the trace's"
                         " numeric rate_hz, phone traces at %(prog)s's phone rate)")
     p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--reverse", action="store_true",
+                   help="also score the time-reversed copy of every walk (as backward walking)")
+    p.add_argument("--retro-day", action="store_true",
+                   help="also splice the walks with a known forward axis into retro days and"
+                        " score the backward steps found (host_tools/retro_day.py)")
     return p
 
 
 def run(args) -> int:
     res = evaluate(args.dirs, interpreter=args.interpreter, workers=args.workers,
-                   progress=True, rate_hz=args.rate)
+                   progress=True, rate_hz=args.rate, reverse=args.reverse)
     sys.stdout.write(res.table())
     print(f"({len(res.recordings)} recordings, {args.interpreter}, {res.summary['elapsed_s']:.1f} s)")
+    if args.retro_day:
+        from .retro_day import retro_days, format_days
+        days = retro_days(args.dirs, interpreter=args.interpreter, workers=args.workers)
+        res.summary["retro_day"] = days
+        sys.stdout.write(format_days(days))
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(res.to_json(), indent=1) + "\n")

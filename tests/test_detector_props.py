@@ -129,10 +129,10 @@ def test_time_reversal_flips_every_direction(kw):
 
 @SLOW
 @given(seed=st.integers(0, 10_000),
-       case=st.sampled_from([(p, a) for p in ("waist", "lower_back", "ankle", "wrist")
+       case=st.sampled_from([(p, a) for p in ("waist", "lower_back", "ankle")
                              for a in ("walk", "retro")]))
 def test_time_reversal_flips_every_direction_at_typical_gait(seed, case):
-    # typical people and an ideal sensor: backward walks and the wrist flip too
+    # typical people and an ideal sensor: backward walks flip too
     placement, activity = case
     assert_reversal_flips(walk(seed, placement, activity), placement)
 
@@ -195,10 +195,10 @@ def walk(seed, placement="waist", activity="walk", rate_hz=50.0, steps=60, **kw)
 
 
 # the lowest share of steps right and the highest share wrong, per placement: the trunk
-# and the ankle tell direction stride by stride, a front pocket by the thigh's swing
-# through the gyro; a wrist leaves more steps unknown, few wrong
+# tells direction stride by stride, the ankle and a front pocket by the leg's swing
+# through the gyro
 DIRECTION_FLOOR = {"waist": (0.95, 0.02), "lower_back": (0.95, 0.02), "ankle": (0.95, 0.02),
-                   "front_pocket": (0.95, 0.02), "wrist": (0.80, 0.03)}
+                   "front_pocket": (0.95, 0.02)}
 
 
 @pytest.mark.parametrize("placement", sorted(DIRECTION_FLOOR))
@@ -216,6 +216,14 @@ def test_direction_with_the_mount_known(placement, activity, truth):
     assert wrong <= most_wrong * steps
 
 
+@pytest.mark.parametrize("activity", ["walk", "retro"])
+def test_the_wrist_says_unknown(activity):
+    # the arm's swing has no real recording to check a direction model against: no guess
+    tr = walk(3, "wrist", activity, mount="tilt=8")
+    (n, f, b, u), _ = run_sim(tr)
+    assert n > 50 and u == n and f == b == 0
+
+
 @pytest.mark.parametrize("roll", [90, 180, 250])
 def test_a_front_pocket_tells_direction_however_the_phone_turns_in_it(roll):
     # turned about the axis out of the thigh (sideways, upside down): the pitch axis is
@@ -228,10 +236,10 @@ def test_a_front_pocket_tells_direction_however_the_phone_turns_in_it(roll):
 
 @pytest.mark.parametrize("placement", ["waist", "lower_back", "front_pocket", "ankle", "wrist"])
 def test_running_is_never_called_backward(placement):
-    # The direction models are walking's: simulated forward running read as backward at
-    # the waist, lower back and in a pocket before running got no direction (over about
-    # 135 steps/min every step is unknown, not guessed).
-    steps = unknown = 0
+    # The trunk's orbit is a walk's: running (a spring and mass) reads as a backward walk
+    # there, so the trunk leaves running unknown. A leg's swing through the gyro tells in
+    # running too: forward, never backward.
+    steps = unknown = forward = 0
     for seed, (cadence, rate) in enumerate([(150, 50.0), (165, 100.0), (180, 52.0)]):
         tr = walk(seed, placement, "run", rate_hz=rate, steps=80, cadence_spm=cadence,
                   sensor="lsm6dso", mount="tilt=5")
@@ -239,7 +247,11 @@ def test_running_is_never_called_backward(placement):
         assert abs(n - 80) <= 4 and b == 0, (cadence, n, f, b, u)
         steps += n
         unknown += u
-    assert unknown >= 0.95 * steps
+        forward += f
+    if placement in ("front_pocket", "ankle"):
+        assert forward >= 0.9 * steps
+    else:
+        assert unknown >= 0.95 * steps
 
 
 def test_direction_is_unknown_without_the_mount():

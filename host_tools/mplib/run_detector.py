@@ -5,7 +5,7 @@
 # SAMPLES holds little-endian int16 ax, ay, az per sample (STRIDE 3), then gx, gy, gz
 # (STRIDE 6, LSB_PER_DPS > 0). The file is read in blocks
 # into one preallocated array, as the board reads its FIFO, and the events are drained
-# after every block. Output, one per line: "E <index> <dir>" for each step event, then
+# after every block, and once more after flush() at the end. Output, one per line: "E <index> <dir>" for each step event, then
 # "T <steps> <forward> <backward> <unknown> <n>".
 import sys
 from array import array
@@ -40,6 +40,10 @@ def main():
             if det.steps - last != k:
                 print("X lost events")
             last = det.steps
+    det.flush()        # the input ends: a short walk still waiting is credited
+    k = det.read(idx, dirs)
+    for i in range(k):
+        print("E", idx[i], dirs[i])
     print("T", det.steps, det.forward, det.backward, det.unknown, det.n)
 
 
