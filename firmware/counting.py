@@ -526,6 +526,14 @@ class Pedometer:
         if self._shut:
             return
         self._shut = True
+        det = self.det
+        if det is not None:
+            try:
+                det.flush()     # a short walk the stop cut off counts, as in the PC's replay
+                if det.pending:
+                    self._drain(_now())
+            except Exception as e:
+                self._listener_error(e)
         for f in self._l_shutdown:
             gc.collect()    # stopped mid-batch: its garbage is not needed for the last save
             try:

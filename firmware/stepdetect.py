@@ -172,10 +172,8 @@ class StepDetector:
         self._win = _pow2_at_least(ri * 1.9)          # autocorrelation window, 2.1-4 s
         size = _pow2_at_least(self._win + self._top + 2)
         self._mask = size - 1
-        self._hist = array("i", bytes(4 * size))      # recent |a|^2 deviations
-        self._cs = array("i", bytes(4 * size))        # ... and their running sum (30 bits)
+        self._hist = array("h", bytes(2 * size))      # recent |a|^2 deviations (clipped)
         self._ac = array("i", bytes(4 * (self._top + 1)))
-        self._min_gap = self._lmin
         self._l95 = int(ri * 0.95)                    # lag bounds of the cadence prior
         self._l80 = int(ri * 0.8)
         self._l65 = int(ri * 0.65)
@@ -229,8 +227,11 @@ class StepDetector:
         h = self._hist
         for i in range(len(h)):
             h[i] = 0
-            self._cs[i] = 0
-        self._csum = 0
+        self._sj = -1             # the step filter's box sums, and where they were taken
+        self._sp = 0
+        self._s1 = 0
+        self._s2 = 0
+        self._s3 = 0
         a = self._ac
         for i in range(len(a)):
             a[i] = 0
@@ -396,9 +397,6 @@ class StepDetector:
         mask = self._mask
         h = self._hist
         h[i & mask] = d
-        cs = (self._csum + d) & _IDX_MASK
-        self._csum = cs
-        self._cs[i & mask] = cs
         # running autocorrelation over the last `win` samples: add the new, drop the old
         win = self._win
         ac = self._ac
@@ -601,12 +599,6 @@ class StepDetector:
             j += 1
 
     @micropython.native
-    def _span(self, a, b):
-        # sum of the deviations over inner samples (b, a], from the running-sum ring
-        v = (self._cs[a & self._mask] - self._cs[b & self._mask]) & _IDX_MASK
-        return v - (1 << 30) if v >= (1 << 29) else v
-
-    @micropython.native
     def _count(self, i, p):
         # Step-rate filter: a box of half a period removes the harmonics; adding the
         # signal one period back cancels the stride component; taking out the stride's
@@ -615,7 +607,30 @@ class StepDetector:
         if bw < 1:
             bw = 1
         p2 = p * 2
-        f = p2 * (self._span(i, i - bw) + self._span(i - p, i - p - bw)) - 2 * bw * self._span(i, i - p2)
+        # box sums over (i - bw, i], (i - p - bw, i - p] and (i - 2p, i]: carried from the
+        # last sample, taken afresh from the history when the period or the place changes
+        h = self._hist
+        mask = self._mask
+        if p == self._sp and i == ((self._sj + 1) & _IDX_MASK):
+            x = h[i & mask]
+            s1 = self._s1 + x - h[(i - bw) & mask]
+            s2 = self._s2 + h[(i - p) & mask] - h[(i - p - bw) & mask]
+            s3 = self._s3 + x - h[(i - p2) & mask]
+        else:
+            s1 = 0
+            s2 = 0
+            s3 = 0
+            for k in range(bw):
+                s1 += h[(i - k) & mask]
+                s2 += h[(i - p - k) & mask]
+            for k in range(p2):
+                s3 += h[(i - k) & mask]
+            self._sp = p
+        self._sj = i
+        self._s1 = s1
+        self._s2 = s2
+        self._s3 = s3
+        f = p2 * (s1 + s2) - 2 * bw * s3
         a = self._amp
         fa = f if f >= 0 else -f
         if fa > a:
@@ -633,7 +648,7 @@ class StepDetector:
                 gap = (t - self._last) & _IDX_MASK
                 # (a longer period moves the filter's delay: a step already seen can
                 # come again, earlier than the last one; it is not a new step)
-                if self._min_gap <= gap < (1 << 29):
+                if self._lmin <= gap < (1 << 29):
                     self._last = t
                     k = (self._tkn + 1) & 7
                     self._tkn = k

@@ -329,5 +329,6 @@ def pc_reference(trace, chip: str = "bmi160", rate_hz: float = 50, range_g: int 
     det = sd.StepDetector(rate_hz, lsb, forward_axis, code, gyro_lsb_per_dps)
     buf = array("h", c.ravel().tolist())
     det.feed(buf, len(c), w)
+    det.flush()      # the end of the trace, as the firmware's shutdown
     return {"steps": det.steps, "forward": det.forward, "backward": det.backward,
             "unknown": det.unknown, "samples": len(c)}
