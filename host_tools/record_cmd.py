@@ -225,7 +225,7 @@ def add_parser(sub):
     p = sub.add_parser("record", help="record raw IMU samples from a board into a trace",
                        description="Stream the board's raw accelerometer (and gyro) samples "
                        "into a trace file (see the trace format), for your own test sets. The "
-                       "samples are saved as they arrive, in OUT.partial until the recording "
+                       "samples are saved as they arrive, in FILE.partial until the recording "
                        "ends; Ctrl-C stops early and keeps what arrived.")
     p.add_argument("--port", help="serial port (default: $RETROSTEP_PORT, else the first board"
                    " found by its USB id)")
