@@ -1,17 +1,18 @@
 """Benchmark of replaying a day-long recording (`retrostep bench` runs `run`).
 
-A trace file of 24 h at 100 Hz (8.64 M samples, about 330 MB; quick: 2 h) is written to a
-temporary folder: ten-minute stretches of walking at 110 steps/min between still
-minutes, the sensor turned a new way in each (host_tools.testsignal), one hour of them
+A trace file of 24 h at 100 Hz (8.64 M samples, 267 MB; quick: 2 h) is written to a
+temporary folder: ten-minute stretches (a five-minute walk at 110 steps/min between still
+stretches), the sensor turned a new way in each (host_tools.testsignal), one hour of them
 repeated. `retrostep replay` then runs over it in a process of its own, as a user runs it:
 
 - day_s, day_samples_per_s: its wall time and speed (reading, checking, resampling and
   the detector under CPython);
-- day_peak_rss_mb: the peak resident memory of that process (ru_maxrss), against
-  hour_peak_rss_mb for a one-hour trace of the same kind: the replay streams the file a
-  block at a time, so the two stay close (the step events are what grows, about 60
-  bytes a step); held whole, as before, a sample took about 0.5 KB (4 GB a day);
-- day_steps: the steps it counted (each ten-minute walk holds 550).
+- day_peak_rss_mb: the peak resident memory of that process (VmHWM of /proc/self/status,
+  the new program's own), against hour_peak_rss_mb for a one-hour trace of the same kind:
+  the replay streams the file a block at a time, so the two stay close (the step events
+  are what grows, 9 bytes a step); held whole, as before, a sample took about 0.5 KB (4 GB
+  a day);
+- day_steps: the steps it counted (each walk holds about 550).
 """
 from __future__ import annotations
 

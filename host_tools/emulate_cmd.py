@@ -387,7 +387,7 @@ def add_parser(sub):
     return p
 
 
-def check_trace_for_device(path) -> None:
+def check_trace_for_device(path):
     """The emulated IMU plays a trace line by line and the firmware would crash at boot on a
     bad one (a NaN, a binary file): it is read through once, in flat memory, before the
     device starts. A last line cut short is played if it parses, refused if not."""

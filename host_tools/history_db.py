@@ -76,10 +76,16 @@ class HistoryError(UserError):
     """The history cannot be used as asked: missing, not a history, damaged, read-only."""
 
 
+def back_end(db) -> "SQLiteFile":
+    """The back end for a --db value: an SQLite file (the one kind so far)."""
+    return SQLiteFile(Path(db))
+
+
 class SQLiteFile:
-    """The history's back end: an SQLite file. History asks it to open the file, to say
-    what the file is, to check it, and whether an error means damage; the queries are
-    History's own."""
+    """The history's back end: an SQLite file. History asks it to say what is there
+    (probe), to open it for reading or writing, to prepare and mark a new history, to check
+    it (integrity), whether an error means damage, and how to recover; the checks built on
+    these and the queries are History's own."""
 
     errors = (sqlite3.Error,)
 
@@ -149,6 +155,12 @@ class SQLiteFile:
             con.close()
             return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=10)
 
+    def prepare(self, con: sqlite3.Connection):
+        """Makes the tables a history needs (those missing) and marks the file as one."""
+        con.execute("PRAGMA journal_mode=WAL")      # a report can read while a sync writes
+        con.executescript(SCHEMA + f"PRAGMA application_id={APPLICATION_ID};"
+                          f"PRAGMA user_version={SCHEMA_VERSION};")
+
     def writable(self) -> bool:
         folder = self.path.parent if str(self.path.parent) else Path(".")
         return os.access(self.path, os.W_OK) and os.access(folder, os.W_OK)
@@ -186,7 +198,7 @@ class History:
             raise ValueError(f"mode must be read or write, not {mode!r}")
         self.path = Path(path) if path else default_path()
         self.mode = mode
-        self.db = SQLiteFile(self.path)
+        self.db = back_end(self.path)
         self.con: sqlite3.Connection | None = None
         self._prepared = False
         try:
@@ -263,9 +275,7 @@ class History:
         if self.con is None:
             self.con = self.db.connect(write=True, create=True)
         con = self.con
-        con.execute("PRAGMA journal_mode=WAL")
-        con.executescript(SCHEMA + f"PRAGMA application_id={APPLICATION_ID};"
-                          f"PRAGMA user_version={SCHEMA_VERSION};")
+        self.db.prepare(con)
         with con:
             # a history from before the dated settings: what it last saw, when it saw it
             con.execute(

@@ -21,8 +21,9 @@ DIR_NAMES = ("unknown", "forward", "backward")
 DIR_COLOURS = ("tab:gray", "tab:green", "tab:red")
 
 
-def bouts(events: list[tuple[float, int]], gap_s: float = BOUT_GAP_S) -> list[dict]:
-    """Group step events (t_ms, dir) into bouts split by pauses longer than gap_s."""
+def bouts(events, gap_s: float = BOUT_GAP_S) -> list[dict]:
+    """Group step events ((t_ms, dir) pairs in time order) into bouts split by pauses
+    longer than gap_s."""
     out: list[dict] = []
     for t, d in events:
         if out and t - out[-1]["end_ms"] <= gap_s * 1000.0:
@@ -195,7 +196,7 @@ def run(args) -> int:
     for i, b in enumerate(bl, 1):
         print(f"  {i:3d}  {clock(b['start_ms'])} - {clock(b['end_ms'])}  {b['steps']:5d} steps"
               f"  (F {b['forward']}, B {b['backward']}, U {b['unknown']})")
-    if out:
+    if out and env is not None:
         plot(Path(args.trace).name, env, res, bl, out)
         print(f"plot written to {out}")
     if js:

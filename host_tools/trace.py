@@ -573,7 +573,7 @@ def _cache_load(path: Path, strict: bool) -> Trace | None:
                  np.ascontiguousarray(arr[:, 1:]), tuple(meta["columns"]), meta.get("truncated", False))
 
 
-def _cache_store(path: Path, tr: Trace, notes: list[tuple[type, str]] = ()):
+def _cache_store(path: Path, tr: Trace, notes=()):
     key = _cache_key(path)
     if key is None:
         return
