@@ -78,7 +78,7 @@ class Prepared:
 
 class StepEvents:
     """Step events as (t_ms, DIR_* code) pairs, kept in 9 bytes each (a list of tuples
-    takes about 90): a day's replay holds every step."""
+    takes about 90): a streamed replay of a day holds every step (run_file)."""
     __slots__ = ("t", "d")
 
     def __init__(self, items=()):
@@ -120,7 +120,7 @@ class RunResult:
     unknown: int
     n: int                                   # samples fed
     rate_hz: float
-    events: StepEvents = field(default_factory=StepEvents)   # (t_ms, DIR_* code) pairs
+    events: list[tuple[float, int]] | StepEvents = field(default_factory=list)   # (t_ms, DIR_* code)
     breaks: int = 0                          # gaps over BREAK_S: the detector restarted after each
 
 
@@ -249,12 +249,12 @@ class Feeder:
     detector is reset there; the totals carry on), result() at the end."""
 
     def __init__(self, rate_hz: float, lsb_per_g: int, forward_axis: int, placement: int,
-                 lsb_per_dps: float = 0.0):
+                 lsb_per_dps: float = 0.0, compact: bool = False):
         self.rate_hz = rate_hz
         self.det = detector().StepDetector(rate_hz, lsb_per_g, forward_axis, placement, lsb_per_dps)
         self.idx_out = array("i", bytes(4 * 64))
         self.dir_out = bytearray(64)
-        self.events = StepEvents()
+        self.events = StepEvents() if compact else []
         self.done = [0, 0, 0, 0, 0]     # steps, forward, backward, unknown, n of past stretches
         self.stretches = 0
         self._t0 = 0.0
@@ -305,14 +305,16 @@ class Feeder:
 
 
 def feeder(rate_hz: float, lsb_per_g: int, forward_axis: int, placement: int,
-           lsb_per_dps: float = 0.0, interpreter: str = "cpython"):
-    """A Feeder for CPython, or its counterpart running the Unix port (mprun.MicroPythonFeeder)."""
+           lsb_per_dps: float = 0.0, interpreter: str = "cpython", compact: bool = False):
+    """A Feeder for CPython, or its counterpart running the Unix port (mprun.MicroPythonFeeder).
+    `compact`: the events in a StepEvents (9 bytes each) instead of a list of tuples."""
     if interpreter == "micropython":
         from .mprun import MicroPythonFeeder
-        return MicroPythonFeeder(rate_hz, lsb_per_g, forward_axis, placement, lsb_per_dps)
+        return MicroPythonFeeder(rate_hz, lsb_per_g, forward_axis, placement, lsb_per_dps,
+                                 compact=compact)
     if interpreter != "cpython":
         raise ValueError(f"interpreter must be cpython or micropython, not {interpreter!r}")
-    return Feeder(rate_hz, lsb_per_g, forward_axis, placement, lsb_per_dps)
+    return Feeder(rate_hz, lsb_per_g, forward_axis, placement, lsb_per_dps, compact)
 
 
 def run_prepared(p: Prepared, interpreter: str = "cpython") -> RunResult:
@@ -334,13 +336,13 @@ def run_file(path, interpreter: str = "cpython", rate_hz: float | None = None,
              strict: bool = True, lsb_per_g: int = LSB_PER_G, gyro: bool = True,
              watch=None, block_bytes: int = BLOCK_BYTES) -> tuple[RunResult, TraceReader]:
     """The detector over a trace file, streamed a block at a time: memory stays flat in the
-    trace's length (what grows is the list of step events). `watch(t_ms, data)` sees each
+    trace's length (what grows are the step events, a StepEvents). `watch(t_ms, data)` sees each
     block of checked samples. Returns the result and the reader (header, samples, span)."""
     with TraceReader(path, strict, block_bytes) as rd:
         rate = detector_rate(rd, rate_hz)
         use_gyro = gyro and len(rd.columns) > 4
         f = feeder(rate, lsb_per_g, rd.forward_axis, placement_code(rd.placement),
-                   LSB_PER_DPS if use_gyro else 0.0, interpreter)
+                   LSB_PER_DPS if use_gyro else 0.0, interpreter, compact=True)
         grid = Grid(rate)
         for t, d in rd.chunks():
             if watch is not None:

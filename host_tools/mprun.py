@@ -41,8 +41,9 @@ class MicroPythonFeeder:
     host_tools/mplib/run_detector.py over them and reads its events back."""
 
     def __init__(self, rate_hz: float, lsb_per_g: int, forward_axis: int, placement: int,
-                 lsb_per_dps: float = 0.0, heapsize: str | None = None):
+                 lsb_per_dps: float = 0.0, heapsize: str | None = None, compact: bool = False):
         self.rate_hz = rate_hz
+        self.compact = compact
         self.args = [repr(float(rate_hz)), str(lsb_per_g), str(forward_axis), str(placement),
                      repr(float(lsb_per_dps))]
         self.heapsize = heapsize
@@ -76,7 +77,7 @@ class MicroPythonFeeder:
         finally:
             self._samples.close()
             self._tmp.cleanup()
-        events = StepEvents()
+        events = StepEvents() if self.compact else []
         totals = None
         k = 0           # the stretch the events belong to
         base = 0
