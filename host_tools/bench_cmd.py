@@ -249,7 +249,9 @@ def bench(quick: bool = False, only: list[str] | None = None) -> tuple[dict, lis
 
 def add_parser(sub):
     p = sub.add_parser("bench", help="detector speed, memory and code size (and other areas')",
-                       description=__doc__.split("\n\n")[0])
+                       description="Measure and print the figures the README quotes: the"
+                       " detector's speed, memory and code size, and each other area's (firmware"
+                       " heap, sync speed, simulator, replay of a day-long trace, ...).")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.add_argument("--quick", action="store_true", help="smaller inputs, for a fast check")
     p.add_argument("--only", nargs="+", metavar="AREA",

@@ -26,6 +26,37 @@ COMMANDS = {
 }
 
 
+DESCRIPTION = """\
+retrostep: the PC side of a step counter that tells forward from backward walking.
+Put the firmware on a board (deploy), copy its counts into your history on this PC
+(sync), and see them (history, report); record raw traces from a board (record), count
+the steps in a trace (replay), score the counter on recorded datasets (eval), make
+simulated walks (simulate), or try it all on a virtual device without a board
+(emulate, demo)."""
+
+EPILOG = """\
+first steps:
+  retrostep demo                         a simulated day on a virtual device, synced and reported
+  retrostep deploy --board pico          install the firmware on a Raspberry Pi Pico
+  retrostep sync                         copy the board's new counts into your history
+  retrostep history --days 7             the last week, day by day
+  retrostep COMMAND --help               what a command does and its options
+
+Every command takes --db FILE (the history file); the board's port is found by its USB
+id, or taken from $RETROSTEP_PORT or --port."""
+
+
+def version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("retrostep")
+    except metadata.PackageNotFoundError:    # run from a clone without installing it
+        import re
+        from .paths import ROOT
+        m = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+        return m.group(1) if m else "unknown"
+
+
 def _available():
     from pathlib import Path
     here = Path(__file__).parent
@@ -42,7 +73,9 @@ def _accept_db(p):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     cmds = _available()
-    parser = argparse.ArgumentParser(prog="retrostep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="retrostep", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"retrostep {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = argv[0] if argv and argv[0] in cmds else None
     for name, modname in cmds.items():
@@ -64,6 +97,11 @@ def main(argv=None):
     except UserError as e:
         print(f"retrostep {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader of our output went away (`retrostep history | head`): no traceback
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -57,13 +57,17 @@ def run_bout(flash: Path, trace: Path, seconds: float, hist, now: float, log=pri
 
 def add_parser(sub):
     p = sub.add_parser("demo", help="a simulated day on the virtual device, synced and reported",
-                       description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=None,
+                       description="See retrostep at work without a board: a simulated day of"
+                       " walking (forward and backward) is played on a virtual device running the"
+                       " real firmware, synced into a demo history after each walk, summed up and"
+                       " written as an HTML report. Your own history is not touched.")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help=f"folder for the demo's device flash, history and report "
                    f"(default: {demo_dir()})")
-    p.add_argument("--db", type=Path, default=None,
-                   help="history file (default: a fresh demo history in --out)")
-    p.add_argument("--html", type=Path, default=None, help="report file (default: in --out)")
+    p.add_argument("--db", type=Path, default=None, metavar="FILE",
+                   help="the history file (default: a fresh demo history in --out)")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="report file (default: in --out)")
     p.add_argument("--quick", action="store_true", help="a much shorter day (for checks)")
     return p
 

@@ -187,8 +187,8 @@ def add_parser(sub):
                        "architecture, copy what changed with mpremote, and restart the board.")
     p.add_argument("--board", required=True,
                    help="board name: " + ", ".join(sorted(x.stem for x in BOARDS.glob("*.json"))))
-    p.add_argument("--port", help="serial port (default: the first board found by USB id)")
-    p.add_argument("--db", help="accepted like every command's; deploy keeps no history")
+    p.add_argument("--port", help="serial port (default: $RETROSTEP_PORT, else the first board"
+                   " found by its USB id)")
     return p
 
 

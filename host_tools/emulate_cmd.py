@@ -372,33 +372,59 @@ def flash_uid(flash: Path) -> str:
 
 def add_parser(sub):
     p = sub.add_parser("emulate", help="run the virtual device on a pseudo-terminal",
-                       description="Start the virtual device (the real firmware on the "
-                       "MicroPython Unix port, sim board, emulated IMU). The first line "
-                       "printed is the pseudo-terminal's path; runs until stopped.")
+                       description="Start a virtual device: the real firmware running on this PC"
+                       " (MicroPython's Unix port) with a simulated IMU, on a serial port of its"
+                       " own. The first line printed is that port's path: use it as --port of"
+                       " sync, record or deploy, or with mpremote. Runs until Ctrl-C.")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--scenario", help="a simulator scenario for the emulated IMU")
-    g.add_argument("--trace", help="a trace file for the emulated IMU")
-    p.add_argument("--flash", type=Path, default=None,
-                   help="directory holding the device's flash, kept between runs (default: a "
+    g.add_argument("--scenario", metavar="SCRIPT",
+                   help='what the IMU feels: a simulator script, e.g. "walk 200, retro 150"')
+    g.add_argument("--trace", metavar="FILE",
+                   help="a trace file the IMU plays (checked first), over and over")
+    p.add_argument("--flash", type=Path, default=None, metavar="DIR",
+                   help="folder holding the device's flash, kept between runs (default: a "
                    "temporary one, removed at the end); the firmware is installed if missing")
-    p.add_argument("--db", help="accepted like every command's; the device keeps its own "
-                   "counts, sync them with `retrostep sync --db FILE`")
     return p
+
+
+def check_trace_for_device(path):
+    """The emulated IMU plays a trace line by line and the firmware would crash at boot on a
+    bad one (a NaN, a binary file): it is read through once, in flat memory, before the
+    device starts. A last line cut short is played if it parses, refused if not."""
+    import warnings
+
+    from .trace import TruncatedLineWarning, check_trace
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rd = check_trace(path, strict=False)
+    for w in caught:
+        if issubclass(w.category, TruncatedLineWarning) and str(w.message).endswith("; dropped"):
+            raise UserError(str(w.message).removesuffix("; dropped") + ": the emulated IMU cannot"
+                            " play it; complete or delete that line")
+        print(f"retrostep emulate: warning: {w.message}", file=sys.stderr)
+    return rd
 
 
 def run(args) -> int:
     import shutil
     import tempfile
     trace = args.trace
-    if trace and not Path(trace).exists():
-        raise UserError(f"trace file not found: {trace}")
+    if trace:
+        check_trace_for_device(trace)
+    if args.flash is not None and args.flash.exists() and not args.flash.is_dir():
+        raise UserError(f"--flash {args.flash}: is a file; the device's flash is a folder (new or"
+                        " one an earlier emulate used)")
     own = None if args.flash else Path(tempfile.mkdtemp(prefix="retrostep-emulate-"))
     flash = args.flash or own / "flash"
     try:
         if args.scenario:
             trace = scenario_trace(args.scenario, (own or flash.parent) / f"{flash.name}-scenario")
         if not (flash / "main.py").exists():
-            install_firmware(flash)
+            try:
+                install_firmware(flash)
+            except OSError as e:
+                raise UserError(f"--flash {flash}: cannot put the firmware there:"
+                                f" {e.strerror or e}") from None
         dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
         dev.start()
         print(dev.path, flush=True)

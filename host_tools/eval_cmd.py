@@ -147,21 +147,53 @@ def reversed_recording(rec, tr):
 
 
 def _eval_one(task) -> dict:
-    dataset, rec, interpreter, rate_hz, keep_events, rev = task
+    """One recording's row; a recording that cannot be read or run is a row with "failed"
+    (the message) instead of its figures, so the others are still scored."""
+    import warnings
+    dataset, rec, interpreter, rate_hz, keep_events, strict, rev = task
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            row = _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, rev)
+        except UserError as e:
+            row = _failed_row(dataset, rec, str(e))
+        except Exception as e:   # a bug, but the run's other recordings still count
+            row = _failed_row(dataset, rec, f"{type(e).__name__}: {e}")
+    if caught:
+        row["warnings"] = [str(w.message) for w in caught]
+    return row
+
+
+def _failed_row(dataset, rec, msg: str) -> dict:
+    return {"dataset": dataset, "file": rec.file, "placement": rec.placement,
+            "activity": rec.activity, "true_steps": rec.steps, "true_direction": rec.direction,
+            "failed": msg}
+
+
+def _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, rev=False) -> dict:
     from .detector_run import LSB_PER_G, prepare, run_prepared
     from .trace import read_trace
-    tr = read_trace(rec.path, cache=True)
+    tr = read_trace(rec.path, strict=strict, cache=True)
     if rev:
         rec, tr = reversed_recording(rec, tr)
-    p = prepare(tr, rate_hz, LSB_PER_G)
+    placement = rec.placement
+    own = tr.meta.get("placement")
+    if placement == "unknown":
+        placement = tr.placement
+    elif own and own != placement:
+        raise UserError(f"{rec.path}: the manifest says placement {placement!r} but the trace's"
+                        f" header says {own!r}: correct the one that is wrong")
+    p = prepare(tr, rate_hz, LSB_PER_G, placement=placement)
     res = run_prepared(p, interpreter)
     row = {
-        "dataset": dataset, "file": rec.file, "placement": rec.placement,
+        "dataset": dataset, "file": rec.file, "placement": placement,
         "activity": rec.activity, "true_steps": rec.steps, "steps": res.steps,
         "forward": res.forward, "backward": res.backward, "unknown": res.unknown,
         "true_direction": rec.direction, "duration_s": round(tr.duration_s, 3),
         "rate_hz": p.rate_hz,
     }
+    if res.breaks:
+        row["breaks"] = res.breaks
     row.update(score_recording(rec, res, tr.duration_s))
     if keep_events:
         row["events_ms"] = [[round(t, 1), d] for t, d in res.events]
@@ -201,9 +233,11 @@ def reversible(rec) -> bool:
 
 def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: bool = False,
              rate_hz: float | None = None, keep_events: bool = False,
-             reverse: bool = False) -> EvalResult:
+             strict: bool = True, reverse: bool = False) -> EvalResult:
     """Run the detector over every recording listed in each folder's manifest and score it;
-    with reverse=True, the time-reversed copies too (dataset `<name>~reversed`)."""
+    with reverse=True, the time-reversed copies too (dataset `<name>~reversed`).
+    A recording that cannot be read is a row with "failed" (its message); the summary
+    scores the others and counts these as n_failed. `strict=False` reads traces leniently."""
     from .trace import read_manifest
     if interpreter not in ("cpython", "micropython"):
         raise UserError(f"--interpreter must be cpython or micropython, not {interpreter!r}")
@@ -216,12 +250,13 @@ def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: boo
             raise UserError(f"{d}: dataset {m.dataset!r} given twice")
         names.append(m.dataset)
         for rec in m.recordings:
-            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events, False))
+            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events, strict, False))
         if reverse:
             names.append(m.dataset + REVERSED)
             for rec in m.recordings:
                 if reversible(rec):
-                    tasks.append((m.dataset + REVERSED, rec, interpreter, rate_hz, keep_events, True))
+                    tasks.append((m.dataset + REVERSED, rec, interpreter, rate_hz, keep_events,
+                                  strict, True))
     order = {(t[0], t[1].file): i for i, t in enumerate(tasks)}   # manifest order
     # longest first keeps both workers busy to the end
     tasks.sort(key=lambda t: -t[1].path.stat().st_size)
@@ -247,11 +282,13 @@ def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: boo
 
 
 def _dataset_summary(rows: list[dict]) -> dict:
+    failed = len([r for r in rows if "failed" in r])
+    rows = [r for r in rows if "failed" not in r]
     walks = [r for r in rows if r["ape"] is not None]
     short = [r for r in rows if r["false_steps"] is not None]
     dirs = [r for r in rows if r["dir_total"] is not None]
     timed = [r for r in rows if r["tp"] is not None]
-    s: dict = {"n_recordings": len(rows), "n_walks": len(walks)}
+    s: dict = {"n_recordings": len(rows) + failed, "n_walks": len(walks), "n_failed": failed}
     if walks:
         worst = max(walks, key=lambda r: r["ape"])
         s.update(mape=float(np.mean([r["ape"] for r in walks])), worst_ape=worst["ape"],
@@ -366,6 +403,9 @@ def format_table(res: EvalResult) -> str:
         lines.append(f"{'file':<{w}} {'placement':<13} {'true':>6} {'count':>6} {'error':>6} "
                      f"{'APE%':>6} {'fwd':>6} {'bwd':>5} {'unk':>6} {'F1':>5}")
         for r in rows:
+            if "failed" in r:
+                lines.append(f"{r['file']:<{w}} {r['placement']:<13} {r['true_steps']:>6} failed: {r['failed']}")
+                continue
             lines.append(f"{r['file']:<{w}} {r['placement']:<13} {r['true_steps']:>6} {r['steps']:>6} "
                          f"{r['error']:>+6} {_pct(r['ape']):>6} {r['forward']:>6} {r['backward']:>5} "
                          f"{r['unknown']:>6} {_pct(r['f1'], 3):>5}")
@@ -379,6 +419,9 @@ def format_table(res: EvalResult) -> str:
 
 def _summary_line(s: dict) -> str:
     parts = []
+    if s.get("n_failed"):
+        parts.append(f"{s['n_failed']} of {s['n_recordings']} recordings could not be read"
+                     " (marked failed): the figures are of the others")
     if s["n_walks"]:
         parts.append(f"MAPE {s['mape']:.2f}% on {s['n_walks']} walks (worst {s['worst_ape']:.1f}%"
                      f" {s['worst_file']})")
@@ -420,15 +463,22 @@ def _summary_line(s: dict) -> str:
 
 def add_parser(sub):
     p = sub.add_parser("eval", help="score the detector against recorded datasets",
-                       description=__doc__.split("\n\n")[0])
+                       description="Count the steps in every recording of each dataset folder"
+                       " (traces and a manifest.json with the true counts) and compare: the"
+                       " error per recording, the mean error over walks, false steps per hour,"
+                       " the share of steps given the right direction, and step-time F1. A"
+                       " recording that cannot be read is listed as failed; the rest are scored.")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="dataset folder with a manifest.json")
     p.add_argument("--json", metavar="FILE", help="write per-recording results and the summary")
     p.add_argument("--interpreter", choices=("cpython", "micropython"), default="cpython",
                    help="run the detector file under CPython or the MicroPython Unix port")
     p.add_argument("--rate", type=float, default=None, metavar="HZ",
-                   help="resample every trace to this detector rate (default: the trace's"
-                        " numeric rate_hz, phone traces at %(prog)s's phone rate)")
-    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+                   help="run the detector at this rate, 12.5 to 200, for every trace (default:"
+                        " each trace's rate_hz, or 100 for a phone's irregular timestamps)")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="processes (default 2)")
+    p.add_argument("--lenient", action="store_true",
+                   help="a trace's last line cut short is dropped, or kept when it parses, with"
+                        " a warning, instead of failing that recording")
     p.add_argument("--reverse", action="store_true",
                    help="also score the time-reversed copy of every walk (as backward walking)")
     p.add_argument("--retro-day", action="store_true",
@@ -438,18 +488,35 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from .detector_run import check_rate
+    from .paths import check_output
+    check_rate(args.rate)
+    if args.workers < 1:
+        raise UserError("--workers must be 1 or more")
+    js = check_output(args.json, "--json") if args.json else None
     res = evaluate(args.dirs, interpreter=args.interpreter, workers=args.workers,
-                   progress=True, rate_hz=args.rate, reverse=args.reverse)
+                   progress=True, rate_hz=args.rate, strict=not args.lenient,
+                   reverse=args.reverse)
+    for r in res.recordings:
+        for w in r.get("warnings", []):
+            print(f"retrostep eval: warning: {w}", file=sys.stderr)
     sys.stdout.write(res.table())
     print(f"({len(res.recordings)} recordings, {args.interpreter}, {res.summary['elapsed_s']:.1f} s)")
     if args.retro_day:
-        from .retro_day import retro_days, format_days
+        from .retro_day import format_days, retro_days
         days = retro_days(args.dirs, interpreter=args.interpreter, workers=args.workers)
         res.summary["retro_day"] = days
         sys.stdout.write(format_days(days))
-    if args.json:
+    if js:
         try:
-            Path(args.json).write_text(json.dumps(res.to_json(), indent=1) + "\n")
+            js.write_text(json.dumps(res.to_json(), indent=1) + "\n")
         except OSError as e:
             raise UserError(f"cannot write {args.json}: {e.strerror or e}") from None
+    failed = [r for r in res.recordings if "failed" in r]
+    if failed:
+        print(f"retrostep eval: {len(failed)} recording{'s' if len(failed) > 1 else ''} could"
+              " not be read:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r['failed']}", file=sys.stderr)
+        return 1
     return 0

@@ -69,7 +69,8 @@ def add_parser(sub):
     p = sub.add_parser("history", help="daily steps from the history",
                        description="Daily forward and backward steps, the retro goal, "
                        "sessions and events, from the history that `retrostep sync` fills.")
-    p.add_argument("--days", type=int, default=None, help="only the last N days")
+    p.add_argument("--days", type=int, default=None, metavar="N",
+                   help="only the last N days, today included (default: all)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_db_argument(p)
     return p
@@ -126,7 +127,7 @@ def run(args) -> int:
     from .errors import UserError
     if args.days is not None and args.days < 1:
         raise UserError("--days must be 1 or more")
-    with History(args.db) as hist:
+    with History(args.db, mode="read") as hist:
         data = collect(hist, args.days)
     if args.json:
         print(json.dumps(data, indent=1))

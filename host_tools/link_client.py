@@ -116,6 +116,7 @@ class LinkClient:
         self.bad_frames = 0       # frames that failed their CRC or encoding
         self.resends = 0
         self.samples: list[tuple[int, int, bytes]] = []  # stream frames while streaming
+        self.console: list[str] = []  # the last lines that were not frames (console text)
         self._buf = b""
 
     @classmethod
@@ -163,6 +164,9 @@ class LinkClient:
         last = "no answer"
         for attempt in range(tries):
             if attempt:
+                if self.at_prompt():
+                    raise LinkError("the board answers with MicroPython's prompt, not frames:"
+                                    " its firmware is stopped")
                 self.resends += 1
             self.ser.write(frame)
             deadline = time.monotonic() + self.timeout
@@ -180,6 +184,7 @@ class LinkClient:
                 if fr is None:
                     if line.strip():
                         self.skipped_lines += 1
+                        self._note(line)
                     continue
                 ver, seq, rcmd, p = fr
                 if ver != PROTO:
@@ -207,6 +212,40 @@ class LinkClient:
                 return p
         raise LinkError(f"no valid reply to command 0x{cmd:02x} after {tries} tries "
                         f"({last})")
+
+    def _note(self, line: bytes):
+        self.console.append(line.decode("utf-8", "replace").strip())
+        del self.console[:-20]
+
+    def at_prompt(self) -> bool:
+        """The board answered with MicroPython's prompt instead of frames: its firmware
+        is stopped (by mpremote, or a Ctrl-C) and the REPL reads what we send."""
+        return any(ln.startswith(">>>") or "raw REPL" in ln or ln.startswith("SyntaxError")
+                   for ln in self.console)
+
+    def wake(self, log=None, wait: float = 15.0) -> dict:
+        """identify(); when the firmware is found stopped at the MicroPython prompt, it is
+        soft-reset (main.py runs again, as at power-up) and asked again."""
+        try:
+            return self.identify()
+        except LinkError:
+            if not self.at_prompt():
+                raise
+        if log:
+            log("the board was at its MicroPython prompt (its firmware stopped, e.g. by"
+                " mpremote): restarting the firmware")
+        self.ser.write(b"\r\x03\x03\x02")   # stop what runs, leave the raw REPL
+        time.sleep(0.2)
+        self.ser.write(b"\x04")               # Ctrl-D: soft reset
+        self.console.clear()
+        end = time.monotonic() + wait
+        while True:
+            try:
+                return self.identify()
+            except LinkError:
+                if time.monotonic() > end:
+                    raise LinkError("the board did not start its firmware after a soft reset"
+                                    " (its last words: " + " | ".join(self.console[-3:]) + ")")
 
     def _json(self, cmd: int, payload: bytes = b""):
         return json.loads(self.request(cmd, payload))
@@ -254,20 +293,27 @@ class LinkClient:
     def stream_stop(self):
         self.request(C_STREAM_STOP)
 
-    def pump(self, seconds: float):
-        """Reads stream frames for `seconds` (they collect in self.samples)."""
-        end = time.monotonic() + seconds
+    def next_stream(self, deadline: float) -> tuple[int, bytes] | None:
+        """The next STREAM frame as (seq, payload), those that came in during a request
+        first; None when none arrives by `deadline` (time.monotonic())."""
+        if self.samples:
+            seq, _, p = self.samples.pop(0)
+            return seq, p
         while True:
-            line = self._readline(end)
+            line = self._readline(deadline)
             if line is None:
-                return
+                return None
             try:
                 fr = decode_frame(line)
             except ValueError:
                 self.bad_frames += 1
                 continue
-            if fr and fr[2] == C_STREAM:
-                self.samples.append((fr[1], len(self.samples), fr[3]))
+            if fr is None:
+                if line.strip():
+                    self._note(line)
+                continue
+            if fr[2] == C_STREAM:
+                return fr[1], fr[3]
 
     def calibrate(self) -> dict:
         return self._json(C_CALIBRATE)

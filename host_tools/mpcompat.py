@@ -30,3 +30,12 @@ def firmware_module(name: str):
     if str(FIRMWARE) not in sys.path:
         sys.path.insert(0, str(FIRMWARE))
     return importlib.import_module(name)
+
+
+def use_firmware():
+    """Makes the firmware's files importable on CPython as they are on the board:
+    `use_firmware(); from stepdetect import StepDetector` (README, "The step detector")."""
+    from .paths import FIRMWARE
+    install()
+    if str(FIRMWARE) not in sys.path:
+        sys.path.insert(0, str(FIRMWARE))

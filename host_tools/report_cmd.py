@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 from pathlib import Path
 
 from .history_cmd import APPROX_NOTE, collect, describe, duration, unknown_share
@@ -229,11 +230,22 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
 
 
 def write_report(hist: History, path: Path, days: int | None = 30) -> Path:
+    """Writes the page whole or not at all (a temporary file beside it, renamed)."""
+    from .errors import UserError
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(hist, days), encoding="utf-8")
-    tmp.replace(path)
+    page = render(hist, days)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give the report a file name")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 
@@ -245,15 +257,22 @@ def add_parser(sub):
     p = sub.add_parser("report", help="write an HTML report of the history",
                        description="A self-contained HTML page with charts of daily forward "
                        "and backward steps, the retro goal, a weekly view, sessions and events.")
-    p.add_argument("--html", type=Path, default=None,
-                   help="output file (default: report.html beside the history)")
-    p.add_argument("--days", type=int, default=30, help="days shown (default 30)")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="the page to write (default: report.html beside the history)")
+    p.add_argument("--days", type=int, default=30, metavar="N",
+                   help="the last N days, today included (default 30)")
     add_db_argument(p)
     return p
 
 
 def run(args) -> int:
-    with History(args.db) as hist:
+    from .errors import UserError
+    from .paths import check_output
+    if args.days < 1:
+        raise UserError("--days must be 1 or more")
+    if args.html:
+        check_output(args.html, "--html")
+    with History(args.db, mode="read") as hist:
         out = write_report(hist, args.html or default_report_path(hist), args.days)
     print(f"report written to {out}")
     return 0

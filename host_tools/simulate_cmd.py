@@ -30,7 +30,11 @@ def add_parser(sub):
     from .sim.scenario import ACTIVITIES
     from .sim.sensors import SENSORS
     p = sub.add_parser("simulate", help="write simulated labelled traces (forward and backward walking, ...)",
-                       description=__doc__)
+                       description="Write a simulated recording of walking forward or backward"
+                       " (or other activities) as a trace file, with its true steps (times and"
+                       " directions) in the folder's manifest.json, ready for replay and eval."
+                       " --reverse TRACE writes the time-reversed copy of a forward walk"
+                       " instead: a labelled backward walk.")
     what = p.add_mutually_exclusive_group()
     what.add_argument("-a", "--activity", help=f"one of: {', '.join(ACTIVITIES)} (default walk)")
     what.add_argument("--script", help='a mix, e.g. "walk 200, turn, retro 150, stand 60s"')
@@ -54,7 +58,7 @@ def add_parser(sub):
     p.add_argument("--accel-range", type=int, help="accelerometer full scale in g (default 4)")
     p.add_argument("--gyro-range", type=int, help="gyroscope full scale in dps (default 500)")
     p.add_argument("--ideal-sensor", action="store_true", help="no offset/scale/cross-axis errors")
-    p.add_argument("-o", "--out", default="sim", help="output folder (default ./sim)")
+    p.add_argument("-o", "--out", default="sim", metavar="DIR", help="output folder (default ./sim)")
     p.add_argument("--name", help="trace file name without .csv (default from the options)")
     return p
 

@@ -107,8 +107,8 @@ def add_parser(sub):
     p = sub.add_parser("sync", help="copy a device's counts into the history",
                        description="Fetch the records the device has not yet given to this "
                        "history, store them, and acknowledge them. Safe to repeat.")
-    p.add_argument("--port", help="serial port (default: the first board found by USB id, "
-                   "or $RETROSTEP_PORT)")
+    p.add_argument("--port", help="serial port (default: $RETROSTEP_PORT, else the first board"
+                   " found by its USB id)")
     add_db_argument(p)
     return p
 
@@ -116,16 +116,20 @@ def add_parser(sub):
 def run(args) -> int:
     import serial
     from .link_client import LinkClient, LinkError
-    port = args.port or find_port()
-    with History(args.db) as hist, LinkClient.open(port) as client:
-        try:
-            res = sync_device(client, hist)
-        except LinkError as e:
-            raise UserError(f"{port}: {e} (is retrostep's firmware running there? "
-                            "`retrostep deploy --board NAME --port PORT` installs it)") from None
-        except (serial.SerialException, OSError) as e:
-            raise UserError(f"{port}: the port went away during the sync ({e}); what "
-                            "arrived is kept: sync again to fetch the rest") from None
+    # the history first: a damaged, read-only or foreign file is refused before the device
+    # is asked for anything, and a new one is only made once there is something to store
+    with History(args.db, mode="write") as hist:
+        port = args.port or find_port()
+        with LinkClient.open(port) as client:
+            try:
+                client.wake(log=lambda m: print(f"retrostep sync: {m}", file=sys.stderr))
+                res = sync_device(client, hist)
+            except LinkError as e:
+                raise UserError(f"{port}: {e} (is retrostep's firmware running there? "
+                                "`retrostep deploy --board NAME --port PORT` installs it)") from None
+            except (serial.SerialException, OSError) as e:
+                raise UserError(f"{port}: the port went away during the sync ({e}); what "
+                                "arrived is kept: sync again to fetch the rest") from None
         f, b, u = hist.totals(res.uid)
     print(f"synced {res.uid} ({res.info.get('board')}, firmware {res.info.get('fw')}) on {port}: "
           f"{res.received} records, {res.new} new, up to #{res.last_seq}")

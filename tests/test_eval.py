@@ -140,15 +140,46 @@ def test_eval_command_json_table_and_progress(tmp_path, capsys):
     assert doc["summary"]["interpreter"] == "cpython"
 
 
-def test_eval_command_reports_bad_input(tmp_path, capsys):
+def test_eval_scores_the_rest_when_recordings_cannot_be_read(tmp_path, capsys):
+    # a phone's duplicated sample is dropped with a warning naming its line; a bad number,
+    # the same time with other values, a cut last line and a placement the manifest
+    # contradicts are rows marked failed, each with its file and line; the others are
+    # scored exactly as without them, and the exit status says something failed
+    good = tmp_path / "good"
+    tracekit.dataset(good)
+    base = evaluate([good], workers=1)
     d = tmp_path / "bad"
     tracekit.dataset(d)
-    (d / "walk50.csv").write_text("# format: retrostep-trace/1\n# accel_unit: g\nt_ms,ax,ay,az\n0,0,0,1\n5,0,x,1\n")
-    assert cli.main(["eval", str(d)]) == 2
-    err = capsys.readouterr().err
-    assert f"{d / 'walk50.csv'}:5: bad number 'x'" in err
+    walk = (d / "walk50.csv").read_text().splitlines(keepends=True)
+    (d / "walk50.csv").write_text("".join(walk[:30] + [walk[29]] + walk[30:]))  # line 31 twice
+    phone = (d / "walk_phone.csv").read_text().splitlines(keepends=True)
+    t, _, rest = phone[40].partition(",")
+    phone[41] = t + ",0.5," + rest.split(",", 1)[1]       # line 42: line 41's time, other values
+    (d / "walk_phone.csv").write_text("".join(phone))
+    (d / "walk12.csv").write_text((d / "walk12.csv").read_text().replace("\n160,", "\n160,x", 1))
+    (d / "still.csv").write_text((d / "still.csv").read_text()[:-3])          # cut short
+    (d / "short.csv").write_text((d / "short.csv").read_text().replace("# placement: ankle", "# placement: wrist"))
+    assert cli.main(["eval", str(d), "--workers", "1", "--json", str(tmp_path / "e.json")]) == 1
+    cap = capsys.readouterr()
+    assert f"{d / 'walk50.csv'}:31: 1 exact duplicate row dropped (line 31)" in cap.err
+    rows = {r["file"]: r for r in json.loads((tmp_path / "e.json").read_text())["recordings"]}
+    assert rows["walk50.csv"]["steps"] == next(r["steps"] for r in base.recordings if r["file"] == "walk50.csv")
+    assert f"{d / 'walk_phone.csv'}:42: time goes nowhere" in rows["walk_phone.csv"]["failed"]
+    assert "bad number 'x" in rows["walk12.csv"]["failed"]
+    assert "truncated last line" in rows["still.csv"]["failed"] and "--lenient" in rows["still.csv"]["failed"]
+    assert "manifest says placement 'ankle' but the trace's header says 'wrist'" in rows["short.csv"]["failed"]
+    for f in ("walk_phone.csv", "walk12.csv", "still.csv", "short.csv"):
+        assert rows[f]["failed"] in cap.err and f"{f} " in cap.out and "failed:" in cap.out
+    assert "4 of 5 recordings could not be read" in cap.out and "Traceback" not in cap.err
+    # --lenient reads the cut one (with a warning) and eval still says what failed
+    assert cli.main(["eval", str(d), "--workers", "2", "--lenient"]) == 1
+    cap = capsys.readouterr()
+    assert "truncated last line" in cap.err and "3 of 5 recordings could not be read" in cap.out
     assert cli.main(["eval", str(tmp_path / "nowhere")]) == 2
     assert "not a folder" in capsys.readouterr().err
+    for bad in (["--rate", "0"], ["--rate", "-5"], ["--json", str(tmp_path)]):
+        assert cli.main(["eval", str(good), *bad]) == 2
+        assert "retrostep eval: error: " + bad[0] in capsys.readouterr().err
 
 
 def test_recorded_datasets_evaluate():

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from host_tools.trace import (TraceError, TruncatedLineWarning, read_manifest, read_trace,
-                              resample, write_trace)
+from host_tools.trace import (BLOCK_BYTES, DuplicateRowWarning, TraceError, TraceReader,
+                              TruncatedLineWarning, read_manifest, read_trace, resample,
+                              write_trace)
 
 HEAD = "# format: retrostep-trace/1\n# rate_hz: 50\n# placement: waist\n# accel_unit: g\n"
 
@@ -69,7 +70,7 @@ def test_forward_axis_codes(tmp_path, axis, code):
     (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,0\n20,0,0,1\n", 7, "expected 4 comma-separated values, found 3"),
     (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,0,1,5\n", 7, "found 5"),
     (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0,0,1\n10,0,0,1\n", 8, "time goes backwards"),
-    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0,0,1\n20,0,0,1\n", 8, "time goes nowhere"),
+    (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n20,0,0,1\n20,0,0.1,1\n", 8, "time goes nowhere (t_ms 20 again, with other values than line 7)"),
     (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,nan,0,1\n", 7, "ax is nan"),
     (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n10,0,0,inf\n", 7, "az is inf"),
     (HEAD + "t_ms,ax,ay,az\n0,0,0,1\n\n10,0,0,1\n", 7, "empty line"),
@@ -267,3 +268,217 @@ def test_shared_datasets_validate():
         assert m.recordings
         tr = read_trace(m.recordings[0].path, cache=True)
         assert len(tr) > 100 and tr.placement == m.recordings[0].placement
+
+
+# ---------------------------------------------------------------- real-world faults
+
+def test_exact_duplicate_rows_are_dropped_with_a_warning_naming_them(tmp_path):
+    rows = [f"{20 * i},0,0.{i % 10},1\n" for i in range(12)]
+    dup = rows[:3] + [rows[2]] + rows[3:8] + [rows[7], rows[7]] + rows[8:]   # lines 9, 15 and 16
+    p = write(tmp_path, HEAD + "t_ms,ax,ay,az\n" + "".join(dup))
+    with pytest.warns(DuplicateRowWarning) as rec:
+        tr = read_trace(p)
+    assert len(rec) == 1
+    assert str(rec[0].message).startswith(f"{p}:9: 3 exact duplicate rows dropped (line 9, 15, 16)")
+    assert tr.t_ms.tolist() == [20 * i for i in range(12)] and len(tr) == 12
+    # many are counted, a few named
+    many = rows[:1] + [rows[0]] * 9 + rows[1:]
+    q = write(tmp_path, HEAD + "t_ms,ax,ay,az\n" + "".join(many), "many.csv")
+    with pytest.warns(DuplicateRowWarning, match=r":7: 9 exact duplicate rows dropped \(line 7, 8, 9, 10, 11 and 4 more\)"):
+        assert len(read_trace(q)) == 12
+
+
+@pytest.mark.parametrize("lines,line,words", [
+    ("# rate_hz: 0\n", 2, "rate_hz is '0'"),
+    ("# rate_hz: -50\n", 2, "rate_hz is '-50'"),
+    ("# rate_hz: nan\n", 2, "rate_hz is 'nan'"),
+    ("# rate_hz: inf\n", 2, "rate_hz is 'inf'"),
+    ("# rate_hz: 50\n# rate_hz: 100\n", 3, "'rate_hz' is given twice (first on line 2)"),
+    ("# placement: moon\n", 2, "placement 'moon' is not one of wrist, hand"),
+])
+def test_header_values_are_checked_not_replaced(tmp_path, lines, line, words):
+    p = write(tmp_path, "# format: retrostep-trace/1\n" + lines + "# accel_unit: g\nt_ms,ax,ay,az\n0,0,0,1\n20,0,0,1\n")
+    msg = error_of(p)
+    assert msg.startswith(f"{p}:{line}: ") and words in msg, msg
+
+
+def test_rate_in_words_or_with_its_unit(tmp_path):
+    for text, rate in (("50 Hz", 50.0), ("12.5hz", 12.5), ("about 100 (irregular)", None), ("1e2", 100.0)):
+        p = write(tmp_path, f"# format: retrostep-trace/1\n# rate_hz: {text}\n# accel_unit: g\n"
+                  "t_ms,ax,ay,az\n0,0,0,1\n10,0,0,1\n20,0,0,1\n")
+        assert read_trace(p).nominal_rate_hz == rate
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(256, 4096), st.integers(0, 199), st.sampled_from(["bad", "back", "nan", "blank", "dup", "none"]))
+def test_reading_a_block_at_a_time_gives_the_same_samples_and_lines(tmp_path_factory, block, at, fault):
+    # a block boundary anywhere (in a line, between lines) changes nothing: the same
+    # samples, the same error at the same line
+    d = tmp_path_factory.mktemp("blk")
+    t = np.arange(200) * 20
+    acc = np.column_stack([np.sin(t / 300), np.cos(t / 200) * 0.2, 1 + 0.1 * np.sin(t / 100)])
+    write_trace(d / "w.csv", t, acc, {"rate_hz": 50})
+    lines = (d / "w.csv").read_text().splitlines(keepends=True)
+    k = len(lines) - 200 + at            # the line of sample `at` (0-based index)
+    if fault == "bad":
+        lines[k] = lines[k].replace(",", ",x", 1)
+    elif fault == "back" and at:
+        lines[k] = "5" + lines[k][lines[k].index(","):]
+    elif fault == "nan":
+        lines[k] = lines[k].rsplit(",", 1)[0] + ",nan\n"
+    elif fault == "blank" and at < 199:
+        lines.insert(k, "\n")
+    elif fault == "dup":
+        lines.insert(k, lines[k])
+    (d / "w.csv").write_text("".join(lines))
+    outcomes = []
+    for size in (block, BLOCK_BYTES):
+        try:
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                with TraceReader(d / "w.csv", block_bytes=size) as rd:
+                    got = [np.column_stack([a, b]) for a, b in rd.chunks()]
+            outcomes.append(("ok", np.concatenate(got).tolist(), [str(x.message) for x in w]))
+        except TraceError as e:
+            outcomes.append(("error", str(e)))
+    assert outcomes[0] == outcomes[1]
+    if outcomes[0][0] == "error":
+        assert outcomes[0][1].startswith(f"{d / 'w.csv'}:{k + 1}: "), outcomes[0][1]
+
+
+# ---------------------------------------------------------------- fuzzing the reader
+
+FUZZ_LINES = 250         # each source is the head of a recording: fast, and every kind of line
+
+
+def _fuzz_sources() -> list[tuple[str, bytes]]:
+    """The first lines of one real recording per dataset (accelerometer alone and with the
+    gyro; 12.5 Hz, irregular phone timestamps, 50 and 100 Hz), else simulated ones."""
+    from host_tools.paths import data_dir
+    root = data_dir()
+    out = []
+    for ds, name in (("bangle", "bangle_walk150_1.csv"), ("oxford", "oxford_nexus_jamie_hard_inhand_1.csv"),
+                     ("mocap_dev", "bandai2_active_run006_waist.csv"), ("ipol_dev", "ipol_1-1_fwd.csv")):
+        p = root / ds / name
+        if p.exists():
+            with open(p, "rb") as f:
+                out.append((name, b"".join(f.readline() for _ in range(FUZZ_LINES))))
+    if out:
+        return out
+    import tempfile
+    from pathlib import Path
+
+    import tracekit
+    from host_tools.sim import simulate, write as write_sim
+    with tempfile.TemporaryDirectory() as tmp:
+        tracekit.walk_trace(Path(tmp) / "walk.csv", rate_hz=50.0, seconds=3.0, jitter_ms=2.0,
+                            rate_header="about 50 (irregular)")
+        write_sim(simulate(script="walk 6", placement="front_pocket", rate_hz=100, seed=2), tmp, "sim")
+        for n in ("walk.csv", "sim.csv"):
+            with open(Path(tmp) / n, "rb") as f:
+                out.append((n, b"".join(f.readline() for _ in range(FUZZ_LINES))))
+    return out
+
+
+FUZZ_SOURCES = _fuzz_sources()
+NASTY = [b"nan", b"inf", b"-inf", b"1e20", b"-1e308", b"1e400", b"-0", b"", b" ", b"1_0", "\u0663".encode(),
+         b"0x10", b"9" * 400, b"NaN", b"1e-400", b"+5", b"5.", b".5", b"--1", b"1,2", b"\x00", b"#", b"\xff\xfe"]
+
+
+def _rejoin(lines):
+    return bytearray(b"\n".join(lines))
+
+
+@st.composite
+def mutated(draw):
+    """A source with one to four faults, mostly among its samples (some in its header)."""
+    name, text = draw(st.sampled_from(FUZZ_SOURCES))
+    data = bytearray(text)
+    body = text.index(b"\nt_ms") + 1         # where the column header starts
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "insert", "delete", "dupline", "swap", "number", "number",
+                                   "cut", "jump", "jump", "crlf", "noeol", "header"]))
+        n = len(data)
+        lo = 0 if draw(st.integers(0, 9)) == 0 or body >= n else body
+        pos = draw(st.integers(lo, max(lo, n - 1)))
+        lines = bytes(data).split(b"\n")
+        first = bytes(data[:body]).count(b"\n") + 1 if body < n else 0
+        k = draw(st.integers(min(first, len(lines) - 1), len(lines) - 1))
+        if op == "flip" and n:
+            data[min(pos, n - 1)] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(max_size=24))
+        elif op == "delete":
+            del data[pos:pos + draw(st.integers(1, 300))]
+        elif op == "dupline":
+            lines.insert(k, lines[k])
+            data = _rejoin(lines)
+        elif op == "swap":
+            j = draw(st.integers(min(first, len(lines) - 1), len(lines) - 1))
+            lines[k], lines[j] = lines[j], lines[k]
+            data = _rejoin(lines)
+        elif op == "number":
+            parts = lines[k].split(b",")
+            parts[draw(st.integers(0, len(parts) - 1))] = draw(st.sampled_from(NASTY))
+            lines[k] = b",".join(parts)
+            data = _rejoin(lines)
+        elif op == "cut":
+            del data[pos:]
+        elif op == "jump":     # the clock jumps ahead from line k on: seconds to centuries
+            dt = draw(st.sampled_from([2999, 3001, 60_000, 100_080_000, 10**13, 10**20]))
+            for j in range(k, len(lines)):
+                t, sep, rest = lines[j].partition(b",")
+                if sep and t.isdigit():
+                    lines[j] = str(int(t) + dt).encode() + b"," + rest
+            data = _rejoin(lines)
+        elif op == "crlf":
+            data = bytearray(bytes(data).replace(b"\n", draw(st.sampled_from([b"\r\n", b"\r"])),
+                                                 draw(st.integers(1, 300))))
+        elif op == "noeol":
+            data = bytearray(bytes(data).rstrip(b"\n"))
+        elif op == "header":
+            head = draw(st.sampled_from([b"# rate_hz: 0", b"# rate_hz: 50", b"# placement: moon",
+                                         b"# format: retrostep-trace/1", b"# accel_unit: mg", b"#",
+                                         b"# x", b"t_ms,ax,ay,az"]))
+            lines.insert(draw(st.integers(0, 12)), head)
+            data = _rejoin(lines)
+    return name, bytes(data), draw(st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(mutated())
+def test_fuzzed_real_traces_are_read_or_refused_with_a_line_number(tmp_path_factory, case):
+    """Mutated recordings: each is read (finite values, strictly increasing times, then put
+    on the detector's grid) or refused with the project's own error naming file and line;
+    nothing else is raised, and time and memory stay within a bound linear in the file."""
+    import re
+    import time
+    import tracemalloc
+
+    from host_tools.detector_run import BREAK_S, detector_rate, prepare
+    name, data, strict = case
+    p = tmp_path_factory.mktemp("fuzz") / name
+    p.write_bytes(data)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tracemalloc.start()
+        try:
+            tr = read_trace(p, strict=strict)
+        except TraceError as e:
+            assert re.match(rf"^{re.escape(str(p))}:\d+: \S", str(e)), str(e)
+            tr = None
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        if tr is not None:
+            assert len(tr) and np.isfinite(tr.data).all() and np.isfinite(tr.t_ms).all()
+            assert (np.diff(tr.t_ms) > 0).all() and tr.data.shape[1] in (3, 6)
+            # on the detector's grid: a gap over BREAK_S is a break, nothing is filled in
+            prep = prepare(tr)
+            assert len(prep.samples) <= len(tr) * (BREAK_S * detector_rate(tr) + 1)
+    assert {w.category for w in caught} <= {TruncatedLineWarning, DuplicateRowWarning}
+    # the reader's fixed part (blocks, the unit checks' histograms) and what a byte of CSV
+    # can become (a row of 8 bytes is 4 to 7 float64 values)
+    assert peak < 3_000_000 + 60 * len(data), (peak, len(data))
+    assert time.perf_counter() - t0 < 5.0
