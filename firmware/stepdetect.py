@@ -380,7 +380,9 @@ class StepDetector:
         m = (x * x + y * y + z * z) >> 10
         b = self._base
         if b < 0:
-            b = m << 4
+            # the level starts at gravity's (1 g^2), not at the first sample's: a trace
+            # may start mid-motion, even on a glitch of several g
+            b = 1024 << 4
         d = m - (b >> 4)
         if d > _CLIP:
             d = _CLIP
