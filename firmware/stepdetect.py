@@ -103,6 +103,7 @@ _SWING_MARGIN = const(25)
 _THIGH_STRIDES = const(3)
 _GYRO_CLIP = const(1023)    # pitch rate clip, half degrees/s (512 deg/s)
 _AXIS_KB = const(8)         # the limb's axis and the gyro's offset: a mean over 10 s
+_AXIS_REST = const(4)       # ... and over 0.6 s while no walk goes on
 _RUN_END = const(4)         # candidates in rhythm that make a short walk, once it ends
 _E_END = const(3000)        # ... if its signal had this mean square |a|^2 deviation
 
@@ -332,9 +333,13 @@ class StepDetector:
 
     def _end(self):
         # A walk ends (it went quiet): its queued steps are credited if enough of them
-        # kept its rhythm. A short walk is over before eight steps could confirm it.
+        # kept its rhythm. A short walk is over before eight steps could confirm it. The
+        # next walk's direction is its own.
         if not self._counting and self._nreal >= _RUN_END and self._ac[0] >= _E_END * self._win:
             self._credit(self._run0)
+        self._bdir = DIR_UNKNOWN
+        self._bsum = 0
+        self._bk = 0
 
     def read(self, idx_out, dir_out):
         k = self.pending
@@ -459,8 +464,11 @@ class StepDetector:
         if k < _AXIS_KB and self._i >= (1 << k) - 1:
             k += 1
             self._uk = k
-        ua += ((va << 4) - ua) >> k
-        ub += ((vb << 4) - ub) >> k
+        kg = k
+        if kg > _AXIS_REST and not self._walking:
+            kg = _AXIS_REST     # standing, the sensor reads gravity: follow a new posture
+        ua += ((va << 4) - ua) >> kg
+        ub += ((vb << 4) - ub) >> kg
         self._ua = ua
         self._ub = ub
         sh = self._shift

@@ -6,8 +6,8 @@ at one placement are strung together into bouts of 10 to 400 steps with standing
 between them, in a day's order (mostly forward walking, a few backward sessions among
 it), about BACKWARD_SHARE of the steps backward. A backward bout is made of
 time-reversed copies of forward walks (host_tools/sim/reverse.py). Standing between
-bouts holds the posture the last bout ended in and turns to the next one's over a
-second, as a wearer who stops and sets off again.
+bouts holds the last walk's mean posture (gravity as the sensor saw it walking) and
+turns to the next walk's start over a second, as a wearer who stops and sets off again.
 
 Scored against the splice's own truth:
 - backward_error_pct: backward steps counted against the true ones;
@@ -70,11 +70,11 @@ def _pieces(folder, placement: str, rate_hz: float):
     return fwd, bwd, axis
 
 
-def _plan(rng, backward: bool = True):
+def _plan(rng, backward: bool = True, day_steps: int = DAY_STEPS):
     """Bouts as (direction, steps): a day's order, forward walking with backward sessions
-    among it, until DAY_STEPS; about BACKWARD_SHARE of the steps backward."""
+    among it, until day_steps; about BACKWARD_SHARE of the steps backward."""
     bouts, total, back = [], 0, 0
-    while total < DAY_STEPS:
+    while total < day_steps:
         if backward and back < BACKWARD_SHARE * (total + 50) and rng.random() < 0.5:
             n = int(rng.integers(*BACKWARD_BOUT_STEPS))
             bouts.append(("B", n))
@@ -101,10 +101,11 @@ def splice(fwd, bwd, bouts, rate_hz: float, rng):
         while got < n:
             p = pool[int(rng.integers(len(pool)))]
             if first and last is not None:
-                # stand: hold the last posture, then turn to this walk's over TURN_S
+                # stand (gravity as over the last walk), then turn to this walk's start
+                # over TURN_S
                 k_stand = int(rng.uniform(*PAUSE_S) * rate_hz)
                 k_turn = int(TURN_S * rate_hz)
-                a = last[-1]
+                a = last.mean(axis=0)
                 b = p.data[0]
                 w = 0.5 - 0.5 * np.cos(np.pi * np.arange(k_turn) / k_turn)
                 pause = np.vstack([np.repeat(a[None, :], k_stand, 0),
@@ -144,7 +145,7 @@ def _score(events, step_dir, spans):
 
 
 def _one_day(task):
-    folder, placement, seed, rate_hz, interpreter = task
+    folder, placement, seed, rate_hz, interpreter, day_steps = task
     from .detector_run import run_trace
     from .trace import Trace
     fwd, bwd, axis = _pieces(folder, placement, rate_hz)
@@ -153,7 +154,7 @@ def _one_day(task):
     out = {}
     for mixed in (True, False):
         rng = np.random.default_rng(seed)
-        bouts = _plan(rng, backward=mixed)
+        bouts = _plan(rng, backward=mixed, day_steps=day_steps)
         data, step_ms, step_dir, spans = splice(fwd, bwd, bouts, rate_hz, rng)
         t_ms = np.arange(len(data)) * 1000.0 / rate_hz
         meta = {"format": "retrostep-trace/1", "rate_hz": f"{rate_hz:g}", "placement": placement,
@@ -173,8 +174,10 @@ def _one_day(task):
     return out
 
 
-def retro_days(dirs, interpreter: str = "cpython", workers: int = 2, seeds=SEEDS) -> dict:
-    """Retro-day figures per dataset and placement (those with walks and a forward axis)."""
+def retro_days(dirs, interpreter: str = "cpython", workers: int = 2, seeds=SEEDS,
+               day_steps: int = DAY_STEPS) -> dict:
+    """Retro-day figures per dataset and placement (those with walks and a forward axis):
+    one day per seed, of about day_steps steps."""
     from .detector_run import detector_rate
     from .trace import read_manifest, read_trace
     tasks = []
@@ -185,7 +188,7 @@ def retro_days(dirs, interpreter: str = "cpython", workers: int = 2, seeds=SEEDS
             if not recs:
                 continue
             rate = detector_rate(read_trace(recs[0].path, cache=True))
-            tasks += [(folder, pl, s, rate, interpreter) for s in seeds]
+            tasks += [(folder, pl, s, rate, interpreter, day_steps) for s in seeds]
     if not tasks:
         return {}
     if workers > 1 and len(tasks) > 1:
@@ -195,7 +198,7 @@ def retro_days(dirs, interpreter: str = "cpython", workers: int = 2, seeds=SEEDS
     else:
         days = [_one_day(t) for t in tasks]
     out: dict = {}
-    for (folder, pl, _s, _r, _i), d in zip(tasks, days):
+    for (folder, pl, *_), d in zip(tasks, days):
         if d is None:
             continue
         key = f"{read_manifest(folder).dataset} {pl}"
@@ -216,10 +219,10 @@ def retro_days(dirs, interpreter: str = "cpython", workers: int = 2, seeds=SEEDS
     return out
 
 
-def format_days(days: dict) -> str:
+def format_days(days: dict, day_steps: int = DAY_STEPS) -> str:
     if not days:
         return "== retro days: no walks with a known forward axis in these folders\n"
-    lines = [f"== retro days ({DAY_STEPS} steps a day, about {BACKWARD_SHARE:.0%} backward in bouts"
+    lines = [f"== retro days ({day_steps} steps a day, about {BACKWARD_SHARE:.0%} backward in bouts"
              f" of {BACKWARD_BOUT_STEPS[0]}-{BACKWARD_BOUT_STEPS[1]}, forward bouts of"
              f" {BOUT_STEPS[0]}-{BOUT_STEPS[1]}; real walks and their time-reversed copies)"]
     for k, a in days.items():

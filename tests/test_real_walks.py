@@ -1,0 +1,72 @@
+"""Direction, short walks and retro days on real bodies: the targets hold on the recordings
+with a known forward axis (`ipol_dev`, `mocap_dev`) whenever they are there.
+
+Backward walking is their time-reversed copies (`retrostep eval --reverse`).
+"""
+import pytest
+
+from host_tools.eval_cmd import REVERSED, evaluate
+from host_tools.paths import data_dir
+from host_tools.retro_day import RETRO_GOAL, retro_days
+
+SETS = ("ipol_dev", "mocap_dev")
+# placements with a direction model on real walks: (dataset, placement)
+TOLD = (("ipol_dev", "lower_back"), ("mocap_dev", "waist"), ("mocap_dev", "front_pocket"),
+        ("mocap_dev", "ankle"))
+
+
+def _dirs():
+    root = data_dir()
+    dirs = [root / s for s in SETS if (root / s / "manifest.json").exists()]
+    if len(dirs) < len(SETS):
+        pytest.skip(f"ipol_dev and mocap_dev not found at {root}")
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def scored():
+    res = evaluate(_dirs(), reverse=True)
+    return res.summary["datasets"]
+
+
+@pytest.mark.parametrize("dataset,placement", TOLD)
+def test_real_forward_walking_is_not_called_backward(scored, dataset, placement):
+    a = scored[dataset]["direction_by_placement"][f"{placement} walking forward"]
+    assert a["wrong_pct"] <= 0.5, a
+    assert a["unknown_pct"] <= 10.0, a
+
+
+@pytest.mark.parametrize("dataset,placement", TOLD)
+def test_reversed_real_walking_is_found_backward(scored, dataset, placement):
+    a = scored[dataset + REVERSED]["direction_by_placement"][f"{placement} walking backward"]
+    assert a["right_pct"] >= 95.0, a
+    assert a["wrong_pct"] <= 1.0, a
+
+
+def test_running_is_never_called_backward_at_the_trunk(scored):
+    # the trunk's orbit is a walk's: forward running there is left unknown, not guessed
+    a = scored["mocap_dev"]["direction_by_placement"]["waist running forward"]
+    assert a["wrong_pct"] == 0.0 and a["steps"] > 150, a
+
+
+@pytest.mark.parametrize("placement", ["waist", "front_pocket", "ankle"])
+def test_short_real_walks_are_counted(scored, placement):
+    w = scored["mocap_dev"]["short_walks"][placement]["short_walks"]
+    assert w["within_2_pct"] >= 95.0, w
+
+
+def test_the_wrist_counts_short_walks_and_says_no_direction(scored):
+    s = scored["mocap_dev"]
+    assert s["short_walks"]["wrist"]["short_walks"]["within_2_pct"] >= 90.0
+    a = s["direction_by_placement"]["wrist walking forward"]
+    assert a["unknown_pct"] == 100.0, a
+
+
+def test_retro_days_find_the_backward_steps():
+    days = retro_days(_dirs(), seeds=(1,), day_steps=3000)
+    assert set(days) == {f"{d} {p}" for d, p in TOLD}
+    for k, a in days.items():
+        assert abs(a["backward_error_pct"]) <= 10.0, (k, a)
+        assert a["false_backward_per_1000"] <= 5.0, (k, a)
+        # forward walking alone never reaches the daily retro goal
+        assert a["forward_only_backward_max"] < RETRO_GOAL // 4, (k, a)
