@@ -80,7 +80,8 @@ class Calibration:
             gc.collect()            # one trial detector at a time
             d = stepdetect.StepDetector(rate, lsb_per_g, k + 1, placement)
             self._feed(d)
-            score = d.forward - d.backward
+            d.flush()
+            score = d.sense         # the strides' evidence: a walk's steps all share one sense
             d = None
             if best is None or abs(score) > abs(best_score):
                 best = k + 1 if score >= 0 else -(k + 1)

@@ -13,10 +13,16 @@ API (stable; the host tools, firmware loop and tests use exactly this):
     n = det.feed(buf, count, stride)    `count` samples from an int array, `stride` values per
                                         sample (ax, ay, az first, then gx, gy, gz when stride
                                         is 6 or more; further channels are skipped)
+    n = det.flush()                     the input ends (a recording's end, going to sleep):
+                                        a short walk still waiting is credited; returns
+                                        events now pending
     det.pending                         events not yet read
     k = det.read(idx_out, dir_out)      moves pending events into caller arrays (array('i') of
                                         sample indices, bytearray of DIR_* codes); returns count
     det.steps, det.forward, det.backward, det.unknown   running totals
+    det.sense                           the strides' direction evidence summed (of 1024 a
+                                        stride, positive forward): how clearly the
+                                        forward axis given is the walking one
     det.n                               samples consumed so far (wraps at 2**30)
     det.reset()                         back to the just-constructed state
 
@@ -216,6 +222,7 @@ class StepDetector:
         self.forward = 0
         self.backward = 0
         self.unknown = 0
+        self.sense = 0
         self.pending = 0
         self._ev_head = 0
         self._sx = 0
@@ -435,7 +442,6 @@ class StepDetector:
             f = -_CLIP
         self._fh[j] = f
 
-    @micropython.native
     def _thigh(self, x, y, z, j):
         # The thigh's pitch rate: the gyro about the axis across the forward one and
         # gravity (forward x up), so any roll of the sensor in the pocket is undone. The
@@ -608,6 +614,23 @@ class StepDetector:
             self._count(j & _IDX_MASK, p)
             j += 1
 
+    def _sums(self, i, p, bw):
+        # the step filter's box sums taken afresh (a new period, a replay of the history)
+        h = self._hist
+        mask = self._mask
+        s1 = 0
+        s2 = 0
+        s3 = 0
+        for k in range(bw):
+            s1 += h[(i - k) & mask]
+            s2 += h[(i - p - k) & mask]
+        for k in range(2 * p):
+            s3 += h[(i - k) & mask]
+        self._sp = p
+        self._s1 = s1
+        self._s2 = s2
+        self._s3 = s3
+
     @micropython.native
     def _count(self, i, p):
         # Step-rate filter: a box of half a period removes the harmonics; adding the
@@ -626,20 +649,15 @@ class StepDetector:
             s1 = self._s1 + x - h[(i - bw) & mask]
             s2 = self._s2 + h[(i - p) & mask] - h[(i - p - bw) & mask]
             s3 = self._s3 + x - h[(i - p2) & mask]
+            self._s1 = s1
+            self._s2 = s2
+            self._s3 = s3
         else:
-            s1 = 0
-            s2 = 0
-            s3 = 0
-            for k in range(bw):
-                s1 += h[(i - k) & mask]
-                s2 += h[(i - p - k) & mask]
-            for k in range(p2):
-                s3 += h[(i - k) & mask]
-            self._sp = p
+            self._sums(i, p, bw)
+            s1 = self._s1
+            s2 = self._s2
+            s3 = self._s3
         self._sj = i
-        self._s1 = s1
-        self._s2 = s2
-        self._s3 = s3
         f = p2 * (s1 + s2) - 2 * bw * s3
         a = self._amp
         fa = f if f >= 0 else -f
@@ -779,6 +797,8 @@ class StepDetector:
         # not switch it; the evidence of the last few steps (a running mean) must.
         if r == _NOEV:
             return DIR_UNKNOWN
+        e = self.sense + r
+        self.sense = e if -(1 << 28) < e < (1 << 28) else e >> 1
         b = self._bsum
         k = self._bk
         if k < 4:
