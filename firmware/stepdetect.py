@@ -335,15 +335,37 @@ class StepDetector:
         """The input ends here (a recording's end, the board going to sleep): a walk too
         short to have been confirmed yet is credited if its steps kept a rhythm."""
         if self._walking:
-            self._end()
+            self._end(True)
         return self.pending
 
-    def _end(self):
-        # A walk ends (it went quiet): its queued steps are credited if enough of them
-        # kept its rhythm. A short walk is over before eight steps could confirm it. The
-        # next walk's direction is its own.
+    def _cut_off(self):
+        # The input ends mid-walk: the filter finds a step half a period or more after its
+        # contact, so the last contacts (those of the last period or so) are still under
+        # way. While the signal is as strong as the walk's, they count, a period apart.
+        p = self._period
+        i = self._i - 1
+        mask = self._mask
+        h = self._hist
+        e = 0
+        for k in range(p):
+            x = h[(i - k) & mask]
+            e += x * x
+        if e * self._win * 4 < self._ac[0] * p:
+            return
+        t = (self._last + p) & _IDX_MASK
+        d = self._bdir
+        while ((i - t + (p >> 2)) & _IDX_MASK) < (1 << 29):
+            self._emit(t, d)
+            t = (t + p) & _IDX_MASK
+
+    def _end(self, cut=False):
+        # A walk ends (it went quiet, or the input ends: cut): its queued steps are
+        # credited if enough of them kept its rhythm. A short walk is over before eight
+        # steps could confirm it. The next walk's direction is its own.
         if not self._counting and self._nreal >= _RUN_END and self._ac[0] >= _E_END * self._win:
             self._credit(self._run0)
+        if cut and self._counting:
+            self._cut_off()
         self._bdir = DIR_UNKNOWN
         self._bsum = 0
         self._bk = 0
