@@ -119,7 +119,7 @@ def run(args) -> int:
     print(f"  retro goal      {d['backward']} / {goal} backward steps ({pct}%)"
           + ("  reached" if d["goal_reached"] else ""))
     print(f"  retro sessions  {d['sessions']}, events {d['events']}")
-    print(f"history: {db}")
+    print(f"history: {hist.where}")
     print(f"report written to {report}")
     print(f"(demo took {time.monotonic() - t0:.0f} s)")
     return 0

@@ -347,9 +347,9 @@ class History:
                                        f" this user may not make one; {self.db.create_advice}")
                 return              # created by the first write
             if self.mode == "write" and not self.db.writable():
-                raise HistoryError(f"{self.where}: the history is read-only here, so sync cannot"
-                                   " add to it (nothing was asked of the device); "
-                                   + self.db.readonly_advice)
+                raise HistoryError(f"{self.where}: the history is read-only here, so nothing can"
+                                   " be added to it (a sync refuses it before asking the device"
+                                   " for anything); " + self.db.readonly_advice)
             # a damaged page may lie where no query of this command looks: checked at once
             # (SQLite's quick check reads every page: well under a second for years of steps)
             if self.db.integrity(quick=True) != ["ok"]:

@@ -184,13 +184,18 @@ class PostgresDB:
             raise HistoryError(f"{self.where}: no such database, and the server's maintenance "
                                f"database cannot be reached to make it; {self.create_advice}")
         with con:
-            try:
-                con.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(self.dbname)))
-            except psycopg.errors.DuplicateDatabase:
-                pass            # another station made it a moment ago
-            except psycopg.errors.InsufficientPrivilege:
-                raise HistoryError(f"{self.where}: no such database, and this user may not make"
-                                   f" one; {self.create_advice}") from None
+            for attempt in range(20):
+                try:
+                    con.execute(pgsql.SQL("CREATE DATABASE {}").format(
+                        pgsql.Identifier(self.dbname)))  # type: ignore[arg-type]
+                    return
+                except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                    return          # another station made it a moment ago (or is making it)
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.1)     # its template in use by another station's CREATE
+                except psycopg.errors.InsufficientPrivilege:
+                    raise HistoryError(f"{self.where}: no such database, and this user may not"
+                                       f" make one; {self.create_advice}") from None
 
     def close(self):
         if self._con is not None:

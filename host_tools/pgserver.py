@@ -104,7 +104,7 @@ class PgServer:
                 conf += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
             with open(data / "postgresql.conf", "a") as f:
                 f.write("\n# retrostep's throwaway cluster\n" + "\n".join(conf) + "\n")
-            self._start_postgres()
+            self.start_server()
         except BaseException:
             self.stop()
             raise
@@ -116,7 +116,7 @@ class PgServer:
             kw = {"user": self._as[0], "group": self._as[1], "extra_groups": []}
         return subprocess.run(argv, capture_output=True, text=True, cwd=self.dir, timeout=120, **kw)
 
-    def _start_postgres(self, timeout: float = 30.0):
+    def start_server(self, timeout: float = 30.0):
         assert self.dir is not None
         kw = {}
         if self._as:
@@ -153,7 +153,7 @@ class PgServer:
         except OSError:
             return "(no log)"
 
-    def _stop_postgres(self):
+    def stop_server(self):
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -166,12 +166,12 @@ class PgServer:
         self.proc = None
 
     def restart(self):
-        """Stops the server and starts it again (its caches emptied)."""
-        self._stop_postgres()
-        self._start_postgres()
+        """Stops the server and starts it again on the same cluster (its caches emptied)."""
+        self.stop_server()
+        self.start_server()
 
     def stop(self):
-        self._stop_postgres()
+        self.stop_server()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
