@@ -238,7 +238,17 @@ class SQLiteFile:
     def migrate(self, con: sqlite3.Connection):
         """Applies the migrations this file has not had, in one transaction, and marks it as
         a retrostep history of the current version."""
-        con.execute("PRAGMA journal_mode=WAL")      # a report can read while a sync writes
+        # WAL: a report can read while a sync writes. Changing the mode takes the file for
+        # itself, which SQLite refuses at once (no wait) while another station is making
+        # the same new history: tried again for the busy timeout's 10 s
+        end = time.monotonic() + 10
+        while con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > end:
+                    raise
+                time.sleep(0.02)
         con.execute("BEGIN IMMEDIATE")               # one writer migrates; the others wait
         try:
             have = con.execute("PRAGMA user_version").fetchone()[0]

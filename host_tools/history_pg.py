@@ -144,8 +144,8 @@ class PostgresDB:
             "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace"
             " AND relkind IN ('r', 'p', 'v', 'm', 'f')")}
         if "retrostep_schema" in tables:
-            self._version = con.execute(
-                "SELECT COALESCE(MAX(version), 0) FROM retrostep_schema").fetchone()[0]  # type: ignore[index]
+            row = con.execute("SELECT COALESCE(MAX(version), 0) FROM retrostep_schema").fetchone()
+            self._version = row[0] if row else 0
             if self._version > SCHEMA_VERSION:
                 return "foreign", newer_message(self._version)
             return "ours", ",".join(sorted(tables - {"retrostep_schema"}))
@@ -246,8 +246,9 @@ class PostgresDB:
         for table in present:
             privs = ("INSERT", "UPDATE") if table != "syncs" else ("INSERT",)
             for p in privs:
-                if not con.execute("SELECT has_table_privilege(quote_ident(current_schema()) "
-                                   "|| '.' || quote_ident(%s), %s)", (table, p)).fetchone()[0]:  # type: ignore[index]
+                row = con.execute("SELECT has_table_privilege(quote_ident(current_schema()) "
+                                  "|| '.' || quote_ident(%s), %s)", (table, p)).fetchone()
+                if not (row and row[0]):
                     return False
         if self._version < SCHEMA_VERSION or set(TABLES) - set(present):
             # the first write makes the tables, or brings them up to this version
@@ -313,7 +314,8 @@ class PostgresDB:
         for table in sorted(self._present(con)):
             try:
                 with con.transaction():
-                    con.execute(pgsql.SQL("SELECT count(*) FROM {}").format(pgsql.Identifier(table)))
+                    con.execute(pgsql.SQL("SELECT count(*) FROM {}").format(
+                        pgsql.Identifier(table)))
                     if amcheck:
                         con.execute(
                             "SELECT bt_index_check(i.indexrelid) FROM pg_index i JOIN pg_class c"

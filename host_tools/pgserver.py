@@ -131,7 +131,8 @@ class PgServer:
         end = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise PgUnavailable(f"the PostgreSQL server stopped at its start: {self.log_tail()}")
+                raise PgUnavailable("the PostgreSQL server stopped at its start: "
+                                    + self.log_tail())
             if self._ready():
                 return
             if time.monotonic() > end:
@@ -148,8 +149,10 @@ class PgServer:
             return False
 
     def log_tail(self, n: int = 600) -> str:
+        if self.dir is None:
+            return "(no log)"
         try:
-            return (self.dir / "server.log").read_text(errors="replace").strip()[-n:]  # type: ignore
+            return (self.dir / "server.log").read_text(errors="replace").strip()[-n:]
         except OSError:
             return "(no log)"
 
@@ -197,7 +200,7 @@ class PgServer:
     def create_database(self, name: str) -> str:
         """A new empty database; returns its URL."""
         from psycopg import sql
-        self.admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))  # type: ignore[arg-type]
+        self.admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
     def data_dir(self) -> Path:

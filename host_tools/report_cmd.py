@@ -35,7 +35,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0} th,td{padding:.25em .7em;
 text-align:right;border-bottom:1px solid #e3e3e3} th{background:#f6f6f6}
 td.l,th.l{text-align:left} .ok{color:#2a7a2a;font-weight:600}
-.alert{color:#b3261e;font-weight:600} a{color:#2b5f91}
+.alert{color:#b3261e;font-weight:600} a{color:#2b5f91} .nw{white-space:nowrap}
 .approx{text-decoration:underline dotted;cursor:help}
 .legend span{display:inline-block;margin-right:1.2em} .sw{display:inline-block;width:.9em;
 height:.9em;vertical-align:middle;margin-right:.3em}
@@ -270,12 +270,16 @@ def render_clinic(hist: History, days: int, links: dict[str, str],
                  f"{len(rows)} devices, {first} to {last} ({rows[0]['days']} days), the most "
                  "recently synced first. A wearer's label is set with <code>retrostep label "
                  'DEVICE "name"</code>.</p>')
-    parts.append(f'<p id="summary">{sum(c["total"] for c in rows)} steps, '
-                 f'{sum(c["backward"] for c in rows)} backward; '
-                 f'{sum(c["long_cues"] for c in rows)} long-session cues, '
-                 f'{sum(c["stumbles"] for c in rows)} stumbles, '
-                 + (f'<span class="alert">{falls} falls</span>' if falls else "no falls")
-                 + ".</p>")
+
+    def n(k, one, many):
+        v = sum(c[k] for c in rows)
+        return f"{v} {one if v == 1 else many}"
+    parts.append(f'<p id="summary">{n("total", "step", "steps")}, '
+                 f'{n("backward", "backward", "backward")}; '
+                 f'{n("long_cues", "long-session cue", "long-session cues")}, '
+                 f'{n("stumbles", "stumble", "stumbles")}, '
+                 + (f'<span class="alert">{n("falls", "fall", "falls")}</span>' if falls
+                    else "no falls") + ".</p>")
     parts.append('<table id="clinic"><tr><th class=l>wearer</th><th class=l>device</th>'
                  "<th class=l>last sync</th><th>days with steps</th><th>steps</th>"
                  "<th>backward</th><th>backward a day / goal</th><th>retro goal</th>"
@@ -294,7 +298,7 @@ def render_clinic(hist: History, days: int, links: dict[str, str],
         sync = (c["last_sync"] or "never").replace("T", " ")[:16]
         fall_cls = ' class="alert"' if c["falls"] else ""
         parts.append(f"<tr><td class=l>{name}</td><td class=l>{_e(uid)}</td>"
-                     f"<td class=l>{_e(sync)}</td><td>{c['active_days']}</td><td>{c['total']}"
+                     f"<td class='l nw'>{_e(sync)}</td><td>{c['active_days']}</td><td>{c['total']}"
                      f"</td><td>{c['backward']}</td><td>{c['backward_per_day']}/{goal} {bar}"
                      f"</td><td>{goal}</td><td>{c['goal_days']} of {c['days']} days</td>"
                      f"<td>{c['sessions']}</td><td>{c['long_cues']}</td><td>{c['stumbles']}</td>"
