@@ -40,7 +40,7 @@ def three_devices(db):
     return today
 
 
-def test_labels_and_the_clinic_view(history_db, tmp_path, capsys):
+def test_labels_and_the_clinic_view(history_db, tmp_path, capsys, monkeypatch):
     db = history_db
     today = three_devices(db)
     rc, out, err = run(capsys, "label", "dev-a", "Ann  Smith", "--db", db)
@@ -108,10 +108,11 @@ def test_labels_and_the_clinic_view(history_db, tmp_path, capsys):
     assert {r[1] for r in table(dev_a, "days")[1:]} == {"dev-a"}
     assert len(table(dev_a, "days")) - 1 == 3                 # 30 days: the older day too
 
-    # a label removed by naming it
-    rc, out, err = run(capsys, "label", "Ann Smith", "", "--db", db)
+    # a label removed by naming it; $RETROSTEP_DB names the history when --db does not
+    monkeypatch.setenv("RETROSTEP_DB", str(db))
+    rc, out, err = run(capsys, "label", "Ann Smith", "")
     assert rc == 0 and "dev-a: label removed" in out, err
-    rc, out, err = run(capsys, "history", "--all-devices", "--json", "--db", db)
+    rc, out, err = run(capsys, "history", "--all-devices", "--json")
     assert json.loads(out)["devices"][1]["label"] is None
 
 
