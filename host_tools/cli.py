@@ -20,6 +20,7 @@ COMMANDS = {
     "sync": "sync_cmd",
     "history": "history_cmd",
     "report": "report_cmd",
+    "label": "label_cmd",
     "record": "record_cmd",
     "emulate": "emulate_cmd",
     "demo": "demo_cmd",
@@ -29,7 +30,8 @@ COMMANDS = {
 DESCRIPTION = """\
 retrostep: the PC side of a step counter that tells forward from backward walking.
 Put the firmware on a board (deploy), copy its counts into your history on this PC
-(sync), and see them (history, report); record raw traces from a board (record), count
+(sync), and see them (history, report; a clinic's view of every device with
+`--all-devices`, its wearers named by `label`); record raw traces from a board (record), count
 the steps in a trace (replay), score the counter on recorded datasets (eval), make
 simulated walks (simulate), or try it all on a virtual device without a board
 (emulate, demo)."""
@@ -42,8 +44,9 @@ first steps:
   retrostep history --days 7             the last week, day by day
   retrostep COMMAND --help               what a command does and its options
 
-Every command takes --db FILE (the history file); the board's port is found by its USB
-id, or taken from $RETROSTEP_PORT or --port."""
+Every command takes --db FILE (the history file) or --db postgresql://USER@HOST/DATABASE (a
+clinic's shared history), default $RETROSTEP_DB; the board's port is found by its USB id, or
+taken from $RETROSTEP_PORT or --port."""
 
 
 def version() -> str:

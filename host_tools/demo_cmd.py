@@ -64,8 +64,9 @@ def add_parser(sub):
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help=f"folder for the demo's device flash, history and report "
                    f"(default: {demo_dir()})")
-    p.add_argument("--db", type=Path, default=None, metavar="FILE",
-                   help="the history file (default: a fresh demo history in --out)")
+    p.add_argument("--db", default=None, metavar="FILE|URL",
+                   help="the history: a file or a postgresql:// URL (default: a fresh demo "
+                   "history in --out)")
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
                    help="report file (default: in --out)")
     p.add_argument("--quick", action="store_true", help="a much shorter day (for checks)")
@@ -118,7 +119,7 @@ def run(args) -> int:
     print(f"  retro goal      {d['backward']} / {goal} backward steps ({pct}%)"
           + ("  reached" if d["goal_reached"] else ""))
     print(f"  retro sessions  {d['sessions']}, events {d['events']}")
-    print(f"history: {db}")
+    print(f"history: {hist.where}")
     print(f"report written to {report}")
     print(f"(demo took {time.monotonic() - t0:.0f} s)")
     return 0

@@ -8,7 +8,16 @@
 The text output is one line per day and device (forward, backward, unknown, total, the retro
 goal progress, sessions, long-session cues, stumbles, falls), then the retro sessions and the
 events of the period, then the weekly view. A time marked "~" is approximate (the board had
-not had its clock set when it happened).
+not had its clock set when it happened). `--device` shows one device's (by its id, the start
+of its id, or its wearer's label).
+
+`--all-devices` is the clinic view: one line per device, newest sync first, over the last 7
+days (or --days N): its wearer's label (`retrostep label`), steps, backward steps a day
+against its retro goal, the days the goal was reached, sessions, long-session cues,
+stumbles and falls; `--json` prints {"first_day", "last_day", "devices": [{"device",
+"label", "board", "last_sync", "days", "active_days", "forward", "backward", "unknown",
+"total", "backward_per_day", "retro_goal", "goal_days", "sessions", "long_cues",
+"stumbles", "falls", "latest_date"}]}.
 """
 from __future__ import annotations
 
@@ -22,9 +31,9 @@ ACTIVITIES = {"walk_backward": "walking backward", "walk_forward": "walking forw
 APPROX_NOTE = "~ approximate time: the board's clock had not been set when it happened"
 
 
-def collect(hist: History, days: int | None) -> dict:
-    rows = hist.days(days)
-    events = hist.events(days)
+def collect(hist: History, days: int | None, device: str | None = None) -> dict:
+    rows = hist.days(days, device=device)
+    events = hist.events(days, device=device)
     return {"days": rows,
             "sessions": [e for e in events if e.get("type") == "retro_session"],
             "events": [e for e in events if e.get("type") != "retro_session"],
@@ -72,8 +81,44 @@ def add_parser(sub):
     p.add_argument("--days", type=int, default=None, metavar="N",
                    help="only the last N days, today included (default: all)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_view_arguments(p, "the last 7 days")
     add_db_argument(p)
     return p
+
+
+def add_view_arguments(p, span: str):
+    """--device and --all-devices, shared with `retrostep report`."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--device", metavar="DEVICE",
+                   help="only this device: its id, the start of its id, or its wearer's label")
+    g.add_argument("--all-devices", action="store_true",
+                   help=f"the clinic view: every device, newest sync first, over {span} (or "
+                   "--days N): wearer, steps, retro steps against the goal, long-session cues, "
+                   "stumbles and falls")
+
+
+def clinic_period(hist: History, days: int | None) -> dict:
+    rows = hist.clinic(days or 7)
+    first = rows[0]["first_day"] if rows else None
+    last = rows[0]["last_day"] if rows else None
+    return {"first_day": first, "last_day": last, "devices": rows}
+
+
+def format_clinic(data: dict) -> str:
+    rows = data["devices"]
+    out = [f"{len(rows)} device{'s' if len(rows) != 1 else ''}, {data['first_day']} to "
+           f"{data['last_day']}, newest sync first",
+           f"{'wearer':20} {'device':12} {'last sync':16} {'days':>4} {'steps':>7} "
+           f"{'backward':>8}  {'a day / goal':>12}  {'goal days':>9}  {'sessions':>8}  "
+           f"{'long cues':>9}  {'stumbles':>8}  {'falls':>5}"]
+    for c in rows:
+        sync = (c["last_sync"] or "never").replace("T", " ")[:16]
+        goal = f"{c['backward_per_day']}/{c['retro_goal']}"
+        out.append(f"{(c['label'] or '-')[:20]:20} {c['device'][:12]:12} {sync:16} "
+                   f"{c['active_days']:4} {c['total']:7} {c['backward']:8}  {goal:>12}  "
+                   f"{str(c['goal_days']) + '/' + str(c['days']):>9}  {c['sessions']:8}  "
+                   f"{c['long_cues']:9}  {c['stumbles']:8}  {c['falls']:5}")
+    return "\n".join(out)
 
 
 def format_text(data: dict) -> str:
@@ -128,12 +173,24 @@ def run(args) -> int:
     if args.days is not None and args.days < 1:
         raise UserError("--days must be 1 or more")
     with History(args.db, mode="read") as hist:
-        data = collect(hist, args.days)
+        if args.all_devices:
+            data = clinic_period(hist, args.days)
+        else:
+            device = hist.find_device(args.device) if args.device else None
+            data = collect(hist, args.days, device)
+    if args.all_devices:
+        if args.json:
+            print(json.dumps(data, indent=1))
+        elif not data["devices"]:
+            print(f"no device in the history yet ({hist.where}); run `retrostep sync`")
+        else:
+            print(format_clinic(data))
+        return 0
     if args.json:
         print(json.dumps(data, indent=1))
         return 0
     if not data["days"]:
-        print(f"no steps in the history yet ({hist.path}); run `retrostep sync`")
+        print(f"no steps in the history yet ({hist.where}); run `retrostep sync`")
         return 0
     print(format_text(data))
     return 0

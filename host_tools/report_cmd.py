@@ -1,14 +1,22 @@
 """`retrostep report`: a self-contained HTML page of the history (inline SVG charts, no
 external files): daily forward and backward steps, backward steps against the retro goal,
-a weekly view, the latest day in 5-minute bins, retro sessions and events."""
+a weekly view, the latest day in 5-minute bins, retro sessions and events.
+
+`--all-devices` writes the clinic view instead: one page listing every device, newest
+sync first, with its wearer's label, the week's steps, backward steps against its goal,
+long-session cues, stumbles and falls, each row linking to that device's own page (the
+page above for that device alone, in a folder beside it)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import os
+import re
 from pathlib import Path
 
-from .history_cmd import APPROX_NOTE, collect, describe, duration, unknown_share
+from .history_cmd import (APPROX_NOTE, add_view_arguments, collect, describe, duration,
+                          unknown_share)
 from .history_db import History, add_db_argument
 
 ADVICE = ("A few hundred backward steps a day (300 to 500 is typical), on a flat, clear "
@@ -27,6 +35,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em}
 table{border-collapse:collapse;font-size:.9em;margin:.5em 0} th,td{padding:.25em .7em;
 text-align:right;border-bottom:1px solid #e3e3e3} th{background:#f6f6f6}
 td.l,th.l{text-align:left} .ok{color:#2a7a2a;font-weight:600}
+.alert{color:#b3261e;font-weight:600} a{color:#2b5f91} .nw{white-space:nowrap}
 .approx{text-decoration:underline dotted;cursor:help}
 .legend span{display:inline-block;margin-right:1.2em} .sw{display:inline-block;width:.9em;
 height:.9em;vertical-align:middle;margin-right:.3em}
@@ -110,21 +119,34 @@ def legend(items) -> str:
         f'<span><i class="sw" style="background:{c}"></i>{_e(n)}</span>' for n, c in items) + "</div>"
 
 
-def render(hist: History, days: int | None = 30, now: dt.datetime | None = None) -> str:
+def _head(title: str) -> list[str]:
+    return ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_e(title)}</title>", f"<style>{CSS}</style></head><body>"]
+
+
+def render(hist: History, days: int | None = 30, now: dt.datetime | None = None,
+           device: str | None = None, back: str | None = None) -> str:
+    """The report's page; of one device only when `device` (a uid) is given, with a link
+    back to the clinic view when `back` is."""
     now = now or dt.datetime.now()
-    data = collect(hist, days)
+    data = collect(hist, days, device)
     rows = data["days"]
-    parts = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>retrostep report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>retrostep: steps and retro walking</h1>",
-             f'<p class="muted">Generated {now:%Y-%m-%d %H:%M} from {_e(hist.path)}. '
-             "Every step counts once: total = forward + backward + steps of unknown "
-             "direction.</p>",
-             f'<p class="advice" id="advice">{_e(ADVICE)}</p>']
+    label = hist.labels().get(device) if device else None
+    who = f"{label} ({device})" if label else device
+    parts = _head(f"retrostep report: {who}" if device else "retrostep report")
+    if back:
+        parts.append(f'<p><a id="back" href="{_e(back)}">&larr; all devices</a></p>')
+    parts += [f"<h1>retrostep: {_e(who)}</h1>" if device else
+              "<h1>retrostep: steps and retro walking</h1>",
+              f'<p class="muted">Generated {now:%Y-%m-%d %H:%M} from {_e(hist.where)}. '
+              "Every step counts once: total = forward + backward + steps of unknown "
+              "direction.</p>",
+              f'<p class="advice" id="advice">{_e(ADVICE)}</p>']
     if not rows:
-        parts.append('<p id="empty">No steps in the history yet: run <code>retrostep sync'
-                     "</code> with the device attached.</p></body></html>")
+        parts.append('<p id="empty">No steps from this device in this period.</p></body></html>'
+                     if device else '<p id="empty">No steps in the history yet: run <code>'
+                     "retrostep sync</code> with the device attached.</p></body></html>")
         return "".join(parts)
     devices = sorted({d["device"] for d in rows})
     # per date over all devices, every day of the period (at least a week) on the axis
@@ -165,7 +187,7 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
     hours_f = [0] * 24
     hours_b = [0] * 24
     hours_u = [0] * 24
-    for t, f, b, u in hist.bins(last):
+    for t, f, b, u in hist.bins(last, device):
         hr = dt.datetime.fromtimestamp(t).hour
         hours_f[hr] += f
         hours_b[hr] += b
@@ -229,11 +251,95 @@ def render(hist: History, days: int | None = 30, now: dt.datetime | None = None)
     return "".join(parts)
 
 
-def write_report(hist: History, path: Path, days: int | None = 30) -> Path:
-    """Writes the page whole or not at all (a temporary file beside it, renamed)."""
-    from .errors import UserError
+def render_clinic(hist: History, days: int, links: dict[str, str],
+                  now: dt.datetime | None = None) -> str:
+    """The clinic view: every device over the last `days` days, newest sync first, each
+    linking to its own page (links: uid -> relative address)."""
+    now = now or dt.datetime.now()
+    rows = hist.clinic(days)
+    parts = _head("retrostep: all devices")
+    parts.append("<h1>retrostep: all devices</h1>")
+    if not rows:
+        parts.append(f'<p class="muted">Generated {now:%Y-%m-%d %H:%M} from {_e(hist.where)}.</p>'
+                     '<p id="empty">No device in the history yet: run <code>retrostep sync'
+                     "</code> with a device attached.</p></body></html>")
+        return "".join(parts)
+    first, last = rows[0]["first_day"], rows[0]["last_day"]
+    falls = sum(c["falls"] for c in rows)
+    parts.append(f'<p class="muted">Generated {now:%Y-%m-%d %H:%M} from {_e(hist.where)}: '
+                 f"{len(rows)} devices, {first} to {last} ({rows[0]['days']} days), the most "
+                 "recently synced first. A wearer's label is set with <code>retrostep label "
+                 'DEVICE "name"</code>.</p>')
+
+    def n(k, one, many):
+        v = sum(c[k] for c in rows)
+        return f"{v} {one if v == 1 else many}"
+    parts.append(f'<p id="summary">{n("total", "step", "steps")}, '
+                 f'{n("backward", "backward", "backward")}; '
+                 f'{n("long_cues", "long-session cue", "long-session cues")}, '
+                 f'{n("stumbles", "stumble", "stumbles")}, '
+                 + (f'<span class="alert">{n("falls", "fall", "falls")}</span>' if falls
+                    else "no falls") + ".</p>")
+    parts.append('<table id="clinic"><tr><th class=l>wearer</th><th class=l>device</th>'
+                 "<th class=l>last sync</th><th>days with steps</th><th>steps</th>"
+                 "<th>backward</th><th>backward a day / goal</th><th>retro goal</th>"
+                 "<th>goal reached</th><th>sessions</th><th>long-session cues</th>"
+                 "<th>stumbles</th><th>falls</th></tr>")
+    for c in rows:
+        uid = c["device"]
+        name = _e(c["label"] or "(no label)")
+        if uid in links:
+            name = f'<a href="{_e(links[uid])}">{name}</a>'
+        goal = c["retro_goal"] or 0
+        share = min(1.0, c["backward_per_day"] / goal) if goal else 0.0
+        bar = (f'<svg class="progress" width="60" height="8" role="img" aria-label="'
+               f'{round(share * 100)}% of the goal"><rect width="60" height="8" fill="#eee"/>'
+               f'<rect width="{60 * share:.1f}" height="8" fill="{BWD}"/></svg>')
+        sync = (c["last_sync"] or "never").replace("T", " ")[:16]
+        fall_cls = ' class="alert"' if c["falls"] else ""
+        parts.append(f"<tr><td class=l>{name}</td><td class=l>{_e(uid)}</td>"
+                     f"<td class='l nw'>{_e(sync)}</td><td>{c['active_days']}</td><td>{c['total']}"
+                     f"</td><td>{c['backward']}</td><td>{c['backward_per_day']}/{goal} {bar}"
+                     f"</td><td>{goal}</td><td>{c['goal_days']} of {c['days']} days</td>"
+                     f"<td>{c['sessions']}</td><td>{c['long_cues']}</td><td>{c['stumbles']}</td>"
+                     f"<td{fall_cls}>{c['falls']}</td></tr>")
+    parts.append("</table>")
+    parts.append(f'<p class="advice" id="advice">{_e(ADVICE)}</p></body></html>')
+    return "".join(parts)
+
+
+def page_name(uid: str) -> str:
+    """A file name for a device's page: its id where it is safe, else made safe and told
+    apart by a hash."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", uid)[:60]
+    if safe != uid or safe.startswith("."):
+        safe = f"{safe.lstrip('.')}-{hashlib.sha1(uid.encode()).hexdigest()[:8]}"
+    return safe + ".html"
+
+
+def write_clinic(hist: History, path: Path, days: int = 7) -> Path:
+    """The clinic view at `path` and each device's page in the folder beside it named after
+    it (clinic.html: clinic_devices/UID.html); every page written whole or not at all."""
     path = Path(path)
-    page = render(hist, days)
+    folder = path.with_name(path.stem + "_devices")
+    links = {c["device"]: f"{folder.name}/{page_name(c['device'])}" for c in hist.clinic(days)}
+    for uid, link in links.items():
+        page = render(hist, max(days, 30), device=uid, back=f"../{path.name}")
+        _write_page(path.parent / link, page)
+    _write_page(path, render_clinic(hist, days, links))
+    return path
+
+
+def write_report(hist: History, path: Path, days: int | None = 30,
+                 device: str | None = None) -> Path:
+    """Writes the page whole or not at all (a temporary file beside it, renamed)."""
+    path = Path(path)
+    _write_page(path, render(hist, days, device=device))
+    return path
+
+
+def _write_page(path: Path, page: str):
+    from .errors import UserError
     if path.is_dir():
         raise UserError(f"{path} is a folder; give the report a file name")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -246,11 +352,11 @@ def write_report(hist: History, path: Path, days: int | None = 30) -> Path:
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
 
 
-def default_report_path(hist: History) -> Path:
-    return hist.path.with_name("report.html")
+def default_report_path(hist: History, name: str = "report.html") -> Path:
+    """Beside an SQLite history; in the current folder for a database server's."""
+    return hist.path.with_name(name) if hist.path is not None else Path(name)
 
 
 def add_parser(sub):
@@ -258,9 +364,12 @@ def add_parser(sub):
                        description="A self-contained HTML page with charts of daily forward "
                        "and backward steps, the retro goal, a weekly view, sessions and events.")
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
-                   help="the page to write (default: report.html beside the history)")
-    p.add_argument("--days", type=int, default=30, metavar="N",
-                   help="the last N days, today included (default 30)")
+                   help="the page to write (default: report.html, or clinic.html with "
+                   "--all-devices, beside an SQLite history, else in the current folder)")
+    p.add_argument("--days", type=int, default=None, metavar="N",
+                   help="the last N days, today included (default 30; 7 with --all-devices, "
+                   "whose device pages show at least 30)")
+    add_view_arguments(p, "the last 7 days")
     add_db_argument(p)
     return p
 
@@ -268,11 +377,19 @@ def add_parser(sub):
 def run(args) -> int:
     from .errors import UserError
     from .paths import check_output
-    if args.days < 1:
+    if args.days is not None and args.days < 1:
         raise UserError("--days must be 1 or more")
     if args.html:
         check_output(args.html, "--html")
     with History(args.db, mode="read") as hist:
-        out = write_report(hist, args.html or default_report_path(hist), args.days)
+        if args.all_devices:
+            out = write_clinic(hist, args.html or default_report_path(hist, "clinic.html"),
+                               args.days or 7)
+            n = len(hist.clinic(args.days or 7))
+            print(f"clinic view of {n} devices written to {out} (their pages in "
+                  f"{out.with_name(out.stem + '_devices')})")
+            return 0
+        device = hist.find_device(args.device) if args.device else None
+        out = write_report(hist, args.html or default_report_path(hist), args.days or 30, device)
     print(f"report written to {out}")
     return 0

@@ -134,7 +134,7 @@ def run(args) -> int:
     print(f"synced {res.uid} ({res.info.get('board')}, firmware {res.info.get('fw')}) on {port}: "
           f"{res.received} records, {res.new} new, up to #{res.last_seq}")
     print(f"history for {res.uid}: {f + b + u} steps ({f} forward, {b} backward, {u} unknown) "
-          f"in {hist.path}")
+          f"in {hist.where}")
     if res.info.get("dropped"):
         print(f"warning: the device had to drop {res.info['dropped']} records it could not "
               "keep before this sync (its storage was full)", file=sys.stderr)

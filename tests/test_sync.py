@@ -1,5 +1,6 @@
-"""Sync into the SQLite history: exact totals, harmless replays, several devices, a month
-without a sync, host killed mid-sync, and the CLI contracts (sync, history --json)."""
+"""Sync into the history: exact totals, harmless replays, several devices (an SQLite file and
+a PostgreSQL database alike), a month without a sync, host killed mid-sync, and the CLI
+contracts (sync, history --json)."""
 import json
 import os
 import random
@@ -27,10 +28,10 @@ def retrostep(*args, env=None, timeout=60):
                           text=True, timeout=timeout, env=env)
 
 
-def test_sync_is_exact_and_replays_are_harmless(tmp_path):
+def test_sync_is_exact_and_replays_are_harmless(tmp_path, history_db):
     with fake_device(tmp_path, ticks=TICKS) as dev:
         finished(dev)
-        with History(tmp_path / "h.db") as h, lc.LinkClient.open(dev.path) as c:
+        with History(history_db) as h, lc.LinkClient.open(dev.path) as c:
             r1 = sync_device(c, h)
             assert r1.new == r1.received > 0
             assert h.totals("fake0001") == r1.device_totals == expected_fake_totals(TICKS)
@@ -44,8 +45,8 @@ def test_sync_is_exact_and_replays_are_harmless(tmp_path):
             assert c.identify()["acked"] == r2.last_seq
 
 
-def test_several_devices_and_the_history_json_contract(tmp_path):
-    db = tmp_path / "h.db"
+def test_several_devices_and_the_history_json_contract(tmp_path, history_db):
+    db = history_db
     devs = [fake_device(tmp_path / f"d{i}", uid=f"dev{i}", ticks=TICKS + 10 * i) for i in range(2)]
     try:
         for i, dev in enumerate(devs):
@@ -88,6 +89,13 @@ def test_a_month_without_sync_arrives_whole(tmp_path):
 
 
 def count_records(db):
+    if str(db).startswith("postgresql://"):
+        import psycopg
+        try:
+            with psycopg.connect(str(db), connect_timeout=5) as con:
+                return con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
+            return 0   # not created yet
     import sqlite3
     try:
         con = sqlite3.connect(db, timeout=5)
@@ -99,10 +107,11 @@ def count_records(db):
         return 0   # not created yet
 
 
-def test_host_killed_mid_sync_then_synced_again(tmp_path):
+def test_host_killed_mid_sync_then_synced_again(tmp_path, history_db):
     """The host process is SIGKILLed once its history holds a random number of new
-    records: the next sync brings the rest, and nothing twice."""
-    db = tmp_path / "h.db"
+    records (on PostgreSQL, its open transaction dies with its connection): the next sync
+    brings the rest, and nothing twice."""
+    db = history_db
     rng = random.Random(3)
     kills = 0
     with fake_device(tmp_path, ticks=1, prefill_days=20) as dev:

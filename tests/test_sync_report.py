@@ -1,5 +1,7 @@
 """The HTML report, opened in a real headless browser (Debian's chromium): charts drawn as
-inline SVG, tables matching the history, nothing loaded from outside."""
+inline SVG, tables matching the history, nothing loaded from outside. The history's views
+(days, weeks, goals, sessions, events, approximate times) are checked on both back ends:
+an SQLite file and a PostgreSQL database."""
 import re
 import shutil
 import subprocess
@@ -220,8 +222,9 @@ def put(h, uid, items, now, settings, sid="s1", boot=1, offset=0, estimated=Fals
     return h.store_batch(uid, sid, {"board": "sim"}, boots, recs, now, settings)
 
 
-def two_weeks(tmp_path):
-    """Week 1: Monday, Wednesday, Sunday; week 2: Monday, Tuesday (a device with goal 100)."""
+def two_weeks(db):
+    """Week 1: Monday, Wednesday, Sunday; week 2: Monday, Tuesday (a device with goal 100),
+    in a new history at `db` (a file or a PostgreSQL URL)."""
     m = monday_two_weeks_ago()
     d = [m, m + dt.timedelta(days=2), m + dt.timedelta(days=6), m + dt.timedelta(days=7),
          m + dt.timedelta(days=8)]
@@ -234,7 +237,7 @@ def two_weeks(tmp_path):
         (at(d[3], 9), (200, 90, 3)), (at(d[3], 12), FALL), (at(d[3], 12, 1), STUMBLE),
         (at(d[4], 9), (10, 200, 0)), (at(d[4], 9), SESSION), (at(d[4], 9, 10), LONG),
     ]
-    h = History(tmp_path / "two.db")
+    h = History(db)
     put(h, "dev-a", items, at(d[4], 20), {"retro_goal": 100, "cues": 1})
     return h, d
 
@@ -268,8 +271,8 @@ def test_weeks_sum_days_per_week_and_device():
             w[2]["long_cues"]) == (1, 150, 1, 3, 1)
 
 
-def test_weeks_of_a_synced_history(tmp_path):
-    h, d = two_weeks(tmp_path)
+def test_weeks_of_a_synced_history(history_db):
+    h, d = two_weeks(history_db)
     with h:
         rows = h.days()
         w = weeks(rows)
@@ -282,8 +285,8 @@ def test_weeks_of_a_synced_history(tmp_path):
         assert {k: got[k] for k in want} == want
 
 
-def test_report_weekly_table(tmp_path):
-    h, d = two_weeks(tmp_path)
+def test_report_weekly_table(history_db):
+    h, d = two_weeks(history_db)
     with h:
         page = render(h, days=30)
     t = table(page, "weeks")
@@ -309,10 +312,10 @@ def history_text(tmp_path, db, capsys, *extra):
     return capsys.readouterr().out
 
 
-def test_history_text_shows_days_sessions_events_and_weeks(tmp_path, capsys):
-    h, d = two_weeks(tmp_path)
+def test_history_text_shows_days_sessions_events_and_weeks(history_db, capsys):
+    h, d = two_weeks(history_db)
     h.close()
-    out = history_text(tmp_path, h.path, capsys)
+    out = history_text(None, history_db, capsys)
     lines = out.splitlines()
     head = lines[0].split()
     assert head[:6] == ["date", "device", "forward", "backward", "unknown", "total"]
@@ -351,11 +354,11 @@ def test_history_text_shows_days_sessions_events_and_weeks(tmp_path, capsys):
                  [d[3].isoformat(), "dev-a", "2", "503", "290", "1", "1", "1", "1", "1"]]
 
 
-def test_history_text_prints_the_weekly_view_for_a_single_day(tmp_path, capsys):
+def test_history_text_prints_the_weekly_view_for_a_single_day(history_db, capsys):
     today = dt.date.today()
-    with History(tmp_path / "one.db") as h:
+    with History(history_db) as h:
         put(h, "dev-b", [(at(today, 0, 1), (40, 12, 1))], at(today, 0, 2), {"retro_goal": 10})
-    out = history_text(tmp_path, tmp_path / "one.db", capsys)
+    out = history_text(None, history_db, capsys)
     lines = out.splitlines()
     assert "no retro session in this period" in lines and "no events in this period" in lines
     k = [n for n, ln in enumerate(lines) if ln.startswith("week of")]
@@ -365,10 +368,10 @@ def test_history_text_prints_the_weekly_view_for_a_single_day(tmp_path, capsys):
                                        "0", "0", "0"]
 
 
-def test_history_json_keeps_its_fields_and_adds_weekly_long_cues(tmp_path, capsys):
-    h, d = two_weeks(tmp_path)
+def test_history_json_keeps_its_fields_and_adds_weekly_long_cues(history_db, capsys):
+    h, d = two_weeks(history_db)
     h.close()
-    data = json.loads(history_text(tmp_path, h.path, capsys, "--json"))
+    data = json.loads(history_text(None, history_db, capsys, "--json"))
     assert set(data) == {"days", "sessions", "events", "weeks"}
     old_day = {"date", "device", "forward", "backward", "unknown", "total", "retro_goal",
                "goal_reached", "sessions", "long_cues", "stumbles", "falls", "events"}
@@ -381,10 +384,10 @@ def test_history_json_keeps_its_fields_and_adds_weekly_long_cues(tmp_path, capsy
     assert len(data["sessions"]) == 4 and len(data["events"]) == 7
 
 
-def test_a_past_day_keeps_the_goal_in_force_on_it(tmp_path):
+def test_a_past_day_keeps_the_goal_in_force_on_it(history_db):
     m = monday_two_weeks_ago()
     d1, d2, d3 = m, m + dt.timedelta(days=1), m + dt.timedelta(days=2)
-    with History(tmp_path / "g.db") as h:
+    with History(history_db) as h:
         # day 1, synced that evening with goal 100: 150 backward steps reach it
         put(h, "dev-c", [(at(d1, 9), (100, 150, 0))], at(d1, 20), {"retro_goal": 100})
         assert [(r["retro_goal"], r["goal_reached"]) for r in h.days()] == [(100, True)]
@@ -408,10 +411,10 @@ def test_a_past_day_keeps_the_goal_in_force_on_it(tmp_path):
     assert f"{d2.isoformat()[5:]}: retro goal 300" in goals
 
 
-def test_a_day_before_any_sync_takes_the_goal_its_own_record_names(tmp_path):
+def test_a_day_before_any_sync_takes_the_goal_its_own_record_names(history_db):
     m = monday_two_weeks_ago()
     d1, d2 = m, m + dt.timedelta(days=1)
-    with History(tmp_path / "g.db") as h:
+    with History(history_db) as h:
         # first sync on day 2 (goal now 500); day 1's goal record says the goal was 100 then
         put(h, "dev-d", [(at(d1, 9), (0, 120, 0)),
                          (at(d1, 9, 5), {"type": "retro_goal", "goal": 100, "backward": 100}),
@@ -421,9 +424,9 @@ def test_a_day_before_any_sync_takes_the_goal_its_own_record_names(tmp_path):
                                                                           (500, False)]
 
 
-def test_approximate_times_are_marked_in_the_report(tmp_path, capsys):
+def test_approximate_times_are_marked_in_the_report(history_db, capsys):
     m = monday_two_weeks_ago()
-    with History(tmp_path / "a.db") as h:
+    with History(history_db) as h:
         # a placed boot, then a boot the host could only estimate
         put(h, "dev-e", [(at(m, 9), (100, 50, 0)), (at(m, 9, 1), STUMBLE)], at(m, 20),
             {"retro_goal": 40})
@@ -444,7 +447,7 @@ def test_approximate_times_are_marked_in_the_report(tmp_path, capsys):
     assert all("approximate" in s[0] for s in spans)
     assert 'id="approx-note"' in page
     # and in `retrostep history`
-    out = history_text(tmp_path, tmp_path / "a.db", capsys).splitlines()
+    out = history_text(None, history_db, capsys).splitlines()
     assert [ln.split()[0] for ln in out if ln.startswith("  ") and "dev-e" in ln] == [
         "~" + dt.datetime.fromtimestamp(at(m, 21, 1)).isoformat(timespec="seconds"),
         t_st, "~" + t_fall]
