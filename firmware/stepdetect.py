@@ -140,8 +140,9 @@ class StepDetector:
     component) gives one upward crossing per step; candidates are credited only in
     a rhythm, and the first ones of a walk are credited back once it is confirmed.
     Direction: with the forward axis known, the sense of the orbit traced by the
-    vertical and forward accelerations over each stride; in a front pocket with a
-    gyro, the skew of the thigh's pitch rate over the last strides; walking only.
+    vertical and forward accelerations over each stride (running at the trunk is not
+    told); at the ankle or in a front pocket with a gyro, the way the leg swings over
+    the last three strides; a walk's direction is held with hysteresis over its strides.
     """
 
     def __init__(self, rate_hz, lsb_per_g, forward_axis=0, placement=P_UNKNOWN, lsb_per_dps=0):
@@ -184,8 +185,8 @@ class StepDetector:
         self._l95 = int(ri * 0.95)                    # lag bounds of the cadence prior
         self._l80 = int(ri * 0.8)
         self._l65 = int(ri * 0.65)
-        # eight times the step period (inner samples) at 135 steps/min: a shorter one is
-        # running, whose direction is not told (see _direction)
+        # eight times the step period (inner samples) at _RUN_SPM: a shorter one is
+        # running, whose direction the trunk does not tell (see _evidence)
         self._prun = int(ri * 8 * 60 / _RUN_SPM)
         self._hold = int(ri * _HOLD_S)
         self._erun = _RUN_E if placement in (P_WAIST, P_LOWER_BACK) else 1 << 29
@@ -196,7 +197,7 @@ class StepDetector:
         self._bias = _STRIDE_BIAS[placement]
         self._dsign = _DIR_SIGN[placement] if forward_axis else 0
         self._dmargin = _DIR_MARGIN[placement]
-        # the thigh's pitch rate: gyro counts summed over a decimation -> half deg/s
+        # a leg's pitch rate (thigh, shank): gyro counts summed over a decimation -> half deg/s
         self._gmul = 0
         self._swing = placement == P_FRONT_POCKET
         self._box = int(ri * 0.12 + 0.5) if ri * 0.12 >= 2 else 2
@@ -204,8 +205,6 @@ class StepDetector:
             self._gmul = int(2 * 4096 / lsb_per_dps + 0.5)
             self._dsign = _THIGH_SIGN
             self._dmargin = _SWING_MARGIN if self._swing else _THIGH_MARGIN
-        # per inner sample orbit area and energy, so each step's stride can be summed
-        # when it is credited, however late
         # the forward acceleration (a limb's pitch rate) over the history, and the last
         # eight steps' inner indices: a stride's direction is read from them
         self._fh = array("h", bytes(2 * size if forward_axis else 2))
@@ -255,7 +254,6 @@ class StepDetector:
         self._bdir = DIR_UNKNOWN  # the walk's direction, and its running evidence
         self._bsum = 0
         self._bk = 0              # strides of evidence in it (up to four)
-        self._g16 = 0             # recent step time, inner samples <<4
         self._tkn = 0             # the last step in self._tk
         self._nreal = 0           # candidates in the current run, seen, not filled in
         self._nfill = 0           # ... and filled in
@@ -350,7 +348,7 @@ class StepDetector:
         for k in range(p):
             x = h[(i - k) & mask]
             e += x * x
-        if e * self._win * 4 < self._ac[0] * p:
+        if (e // p) * 4 < self._ac[0] // self._win:
             return
         t = (self._last + p) & _IDX_MASK
         d = self._bdir
@@ -708,7 +706,7 @@ class StepDetector:
             self._up = 0
 
     def _evidence(self, t, p):
-        # The orbit over the stride that ends with step t (the thigh's skew over the last
+        # The orbit over the stride that ends with step t (a leg's swing over the last
         # three), of 1024 of its energy, forward positive; _NOEV where it cannot tell.
         # Whole steps, from step to step: both ends at the same phase of the gait, so no
         # part of a stride is cut off or counted twice.
@@ -853,10 +851,6 @@ class StepDetector:
         if m <= 1:
             ok = gap * 10 >= p * 6 and gap * 10 <= p * 15
             m = 1
-            if ok:
-                # the step time, to a sixteenth of an inner sample (the period is whole)
-                g = self._g16
-                self._g16 = (gap << 4) if not g else g + (((gap << 4) - g) >> 2)
         else:
             ok = m <= 3 and gap * 10 <= (m * 10 + 3) * p
         if self._counting:

@@ -7,7 +7,7 @@
 # After the detector is built, micropython.heap_lock() makes any allocation raise
 # MemoryError. The samples are then copied block by block into one preallocated
 # buffer (as a FIFO read would fill it) and fed with feed(), events drained after
-# every block; a second pass feeds the same samples one by one through update().
+# every block, then flush(); a second pass feeds the same samples one by one through update().
 # Prints "ok <samples> <steps>" or "alloc <path> <sample>" where the first allocation
 # happened.
 import sys
@@ -43,6 +43,9 @@ def main():
             det.feed(buf, m, w)
             det.read(idx, dirs)
             done += m
+        where = "flush"
+        det.flush()         # the input ends mid-walk: the steps under way count, no heap
+        det.read(idx, dirs)
         where = "update"
         det.reset()
         done = 0
