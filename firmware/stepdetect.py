@@ -112,6 +112,7 @@ _AXIS_KB = const(8)         # the limb's axis and the gyro's offset: a mean over
 _AXIS_REST = const(4)       # ... and over 0.6 s while no walk goes on
 _RUN_END = const(4)         # candidates in rhythm that make a short walk, once it ends
 _E_END = const(3000)        # ... if its signal had this mean square |a|^2 deviation
+_C_LOOSE = const(250)       # stride correlation of a loose rhythm (a walk with a turn) kept for that
 
 
 def _pow2_at_least(x):
@@ -255,6 +256,7 @@ class StepDetector:
         self._bsum = 0
         self._bk = 0              # strides of evidence in it (up to four)
         self._tkn = 0             # the last step in self._tk
+        self._pp = 0              # a loose rhythm's period (not walking)
         self._nreal = 0           # candidates in the current run, seen, not filled in
         self._nfill = 0           # ... and filled in
         self._run0 = 0            # where the current run starts in the queue
@@ -334,6 +336,8 @@ class StepDetector:
         short to have been confirmed yet is credited if its steps kept a rhythm."""
         if self._walking:
             self._end(True)
+        elif self._pp:
+            self._loose()
         return self.pending
 
     def _cut_off(self):
@@ -355,6 +359,24 @@ class StepDetector:
         while ((i - t + (p >> 2)) & _IDX_MASK) < (1 << 29):
             self._emit(t, d)
             t = (t + p) & _IDX_MASK
+
+    def _loose(self):
+        # Activity that never kept a rhythm firm enough to start a walk has ended (or the
+        # input has): with its loose period, the step filter runs over the history, and
+        # four or more steps in that rhythm are a short walk.
+        if self._counting:
+            return
+        self._period = self._pp
+        self._pp = 0
+        self._ncand = 0
+        self._nreal = 0
+        self._nfill = 0
+        self._run0 = 0
+        self._rescan()
+        self._end()
+        self._period = 0
+        self._ncand = 0
+        self._nreal = 0
 
     def _end(self, cut=False):
         # A walk ends (it went quiet, or the input ends: cut): its queued steps are
@@ -519,6 +541,8 @@ class StepDetector:
         if e < (_EMIN_HOLD if self._walking else _EMIN) * self._win:
             if self._walking:
                 self._end()
+            elif self._pp:
+                self._loose()
             self._corr = 0
             self._walking = 0
             return
@@ -580,6 +604,9 @@ class StepDetector:
                 stride -= 1
         c = ac[stride] // scale
         self._corr = c
+        if not self._walking:
+            # a loose rhythm (a short walk with a turn): its period, for when it ends
+            self._pp = (stride + 1) >> 1 if c >= _C_LOOSE else 0
         if c >= _C_ON or (self._walking and c >= _C_OFF):
             self._period = (stride + 1) >> 1
             if not self._walking:
