@@ -33,6 +33,11 @@ Thigh and knee angles over the stride: Winter DA (1991), The Biomechanics and Mo
   contact, 10 deg extension before toe-off; knee 15-20 deg loading flexion, 60 deg
   peak in swing). Shank swing peak rate 300-400 deg/s: Aminian K et al. (2002), J
   Biomech 35:689-699.
+Ankle strap: the shank's own inclination (SHANK_WALK) and the knee's path with the foot
+  planted in stance and hanging from the knee in swing (_leg_path); Perry & Burnfield
+  (2010), Aminian et al. (2002), Winter DA (1992), Can J Sport Sci 17:3; stride averages
+  of the mocap_dev ankle recordings (virtual sensors on the shanks of motion-captured
+  walkers).
 Arm swing: Meyns P, Bruijn SM, Duysens J (2013). The how and why of arm swing during
   human walking. Gait Posture 38(4):555-562 (shoulder +-15 deg around the vertical,
   the arm forward with the contralateral leg, elbow 20-30 deg flexed and flexing
@@ -75,6 +80,9 @@ from .pocket import CREASE_TILT, SKIN_RADIUS, Pocket, crease_tilt, hip_lever
 from .tables import Wave
 
 REF_SPEED = 1.3          # m/s, speed at which the trunk RMS targets hold
+ANKLE_STRAP_M = 0.10     # an ankle strap's sensor above the ankle joint, on the shank
+HEEL_ROCK = 0.3          # the ankle's forward speed as the heel lands, in walking speeds
+                         # (mocap_dev: 0.2-0.35 in the stride's last 4 %)
 # Step-to-step irregularity of the trunk's waveform, as a share of TRUNK_RMS per axis: each
 # step adds half-sines of 1, 2 and 3 half-waves (zero at both contacts) with random weights.
 # It carries the odd stride harmonics of V and AP and the even ones of ML that left/right
@@ -107,27 +115,56 @@ class Waves:
     ml: Wave
     v: Wave
     thigh: Wave       # deg, knee forward of hip positive
-    knee: Wave        # deg of flexion
+    shank: Wave       # deg, ankle forward of knee positive (the shank's inclination)
     arm: Wave         # deg, upper arm forward positive (left arm)
     elbow: Wave       # deg of flexion
     abduct: Wave      # deg, arm out to the side
     p_yaw: Wave       # pelvis rotation, deg
     p_roll: Wave      # pelvis obliquity, deg
     p_pitch: Wave     # pelvis tilt, deg
-    ankle_x: Wave     # ankle path relative to the hip, in stride lengths (forward)
-    ankle_z: Wave     # (up)
+    knee_x: Wave      # the knee's path in stride lengths, forward of a point moving at the speed
+    knee_z: Wave      # (up), with the foot planted in stance (_leg_path)
     stance: float     # stance fraction of the stride (toe-off phase of the left foot)
     t_rot: Wave | None = None   # deg, thigh rotation about its long axis (internal positive)
+    shank_len: float = SHANK / 0.82   # the shank's length in stride lengths, for knee_x, knee_z
 
     def all(self):
-        return (self.ap, self.ml, self.v, self.thigh, self.knee, self.arm, self.elbow,
-                self.abduct, self.p_yaw, self.p_roll, self.p_pitch, self.ankle_x, self.ankle_z)
+        return (self.ap, self.ml, self.v, self.thigh, self.shank, self.arm, self.elbow,
+                self.abduct, self.p_yaw, self.p_roll, self.p_pitch, self.knee_x, self.knee_z)
 
     def reversed(self) -> "Waves":
         """Played backwards in time about the left toe-off, which becomes the contact."""
         at = self.stance
         return Waves(*(w.reversed(at) for w in self.all()), stance=at,
-                     t_rot=self.t_rot.reversed(at) if self.t_rot is not None else None)
+                     t_rot=self.t_rot.reversed(at) if self.t_rot is not None else None,
+                     shank_len=self.shank_len)
+
+
+# The shank's inclination over the stride (deg, ankle forward of the knee positive; contact
+# at 0, toe-off at 0.6), at the ankle placement: 11 deg ahead of the knee at initial contact
+# and rotating back fast as the foot comes down and the knee flexes (loading response),
+# leaning 5 deg forward through mid stance, carried forward over the forefoot with the heel
+# rise to 42 deg at toe-off; it swings through in mid-swing to 29 deg ahead of the knee and
+# is pulled back in terminal swing, so that its pitch rate passes its negative peak at the
+# heel strike (Aminian K et al. 2002, J Biomech 35:689, who mark initial contact so). Phases
+# after Perry & Burnfield (2010). Angles: the pitch rate of the mocap_dev ankle recordings
+# of normal, youthful, masculine, feminine and active walking (strides of 1.1 to 1.5 m),
+# averaged over strides and integrated, from the shank's posture when standing (14.5 deg
+# off that data's shank axis). The shank was the thigh's angle less the knee's (Winter
+# 1991): the same swing, but each event about 6 % of a stride later after contact, the
+# shank still swinging forward as the heel struck; the thigh's table below is the pocket's.
+SHANK_WALK = [(0.00, 11.2), (0.04, 3.2), (0.08, -1.8), (0.12, -4.4), (0.16, -5.4), (0.24, -5.5),
+              (0.28, -6.3), (0.32, -8.6), (0.36, -12.5), (0.40, -17.6), (0.44, -23.2),
+              (0.48, -29.3), (0.52, -35.5), (0.56, -39.9), (0.60, -41.7), (0.64, -39.4),
+              (0.68, -32.2), (0.72, -21.2), (0.76, -7.2), (0.80, 8.2), (0.84, 21.8),
+              (0.88, 28.8), (0.92, 27.2), (0.96, 20.3)]
+
+
+def _difference(a_points, b_points, harmonics: int) -> Wave:
+    """A waveform a - b from two sets of key points (the shank from thigh and knee angles)."""
+    grid = np.arange(128) / 128.0
+    wa, wb = Wave.from_points(a_points, harmonics), Wave.from_points(b_points, harmonics)
+    return Wave.from_points(list(zip(grid, wa(grid) - wb(grid))), harmonics)
 
 
 def _trunk_step_points(ds: float):
@@ -153,10 +190,8 @@ def walking_waves(ds: float = FORWARD_DS) -> Waves:
     to = 0.5 + ds / 2.0
     thigh = [(0.0, 22), (0.10, 20), (0.20, 12), (0.30, 4), (0.40, -4), (0.50, -10), (0.55, -11),
              (0.60, -8), (0.65, -2), (0.70, 6), (0.75, 14), (0.80, 20), (0.87, 24), (0.93, 23)]
-    knee = [(0.0, 4), (0.07, 12), (0.15, 18), (0.25, 12), (0.35, 6), (0.42, 5), (0.50, 12),
-            (0.57, 28), (0.62, 42), (0.70, 58), (0.73, 60), (0.80, 48), (0.87, 25), (0.94, 8)]
     thigh = [(_warp(p, to), a) for p, a in thigh]
-    knee = [(_warp(p, to), a) for p, a in knee]
+    shank = [(_warp(p, to), a) for p, a in SHANK_WALK]
     grid = np.arange(64) / 64.0
     arm = [(p, -2.0 + 15.0 * np.cos(2 * np.pi * (p - 0.52))) for p in grid]
     elbow = [(p, 24.0 + 8.0 * np.cos(2 * np.pi * (p - 0.55))) for p in grid]
@@ -164,7 +199,8 @@ def walking_waves(ds: float = FORWARD_DS) -> Waves:
     p_yaw = [(p, -4.0 * np.cos(2 * np.pi * p)) for p in grid]
     p_roll = [(p, 3.5 * np.cos(2 * np.pi * (p - 0.15))) for p in grid]
     p_pitch = [(p, 1.5 * np.cos(4 * np.pi * (p - 0.1))) for p in grid]
-    ax, az = _ankle_path(to)
+    shank_w = Wave.from_points(shank, 8)
+    kx, kz = _leg_path(to, shank_w, SHANK / 0.82)
     # thigh rotation about its long axis relative to the body (hip rotation plus the
     # pelvis' own): internal through loading and stance, external in pre-swing and
     # swing, about 12 deg over the stride (Kadaba et al. 1990; Perry & Burnfield 2010)
@@ -174,26 +210,65 @@ def walking_waves(ds: float = FORWARD_DS) -> Waves:
         ap=_scale_rms(Wave.stride(ap), TRUNK_RMS[0]),
         ml=_scale_rms(Wave.stride(ml, -1.0), TRUNK_RMS[1]),
         v=_scale_rms(Wave.stride(v), TRUNK_RMS[2]),
-        thigh=Wave.from_points(thigh, 8), knee=Wave.from_points(knee, 8),
+        thigh=Wave.from_points(thigh, 8), shank=shank_w,
         arm=Wave.from_points(arm, 3), elbow=Wave.from_points(elbow, 3),
         abduct=Wave.from_points(abduct, 3),
         p_yaw=Wave.from_points(p_yaw, 3), p_roll=Wave.from_points(p_roll, 3),
-        p_pitch=Wave.from_points(p_pitch, 3), ankle_x=ax, ankle_z=az, stance=to,
+        p_pitch=Wave.from_points(p_pitch, 3), knee_x=kx, knee_z=kz, stance=to,
         t_rot=Wave.from_points(t_rot, 5))
 
 
-def _ankle_path(to: float, lift: float = 0.09):
-    """Ankle path over the stride in stride lengths: in stance (0..to) it moves back
-    steadily from +to/2 to -to/2 (the foot is planted while the hip moves on); in swing
-    it comes forward again, lifted by up to `lift` (heel rise late in stance, toe
-    clearance in swing: Winter 1991)."""
-    xs = [(0.0, to / 2), (to / 2, 0.0), (to, -to / 2)]
-    for k in range(1, 8):
-        u = k / 8.0
-        xs.append((to + u * (1 - to), -to / 2 + to * (u - np.sin(2 * np.pi * u) / (2 * np.pi))))
-    zs = [(0.0, 0.0), (0.05, 0.0), (to - 0.2, 0.0), (to - 0.08, 0.3 * lift), (to + 0.1 * (1 - to), lift),
-          (to + 0.4 * (1 - to), 0.8 * lift), (to + 0.8 * (1 - to), 0.25 * lift), (0.97, 0.02 * lift)]
-    return Wave.from_points(xs, 5), Wave.from_points(zs, 5)
+def _hermite(p0, p1, v0, v1, u, span):
+    """Cubic from p0 (rate v0) at u = 0 to p1 (rate v1) at u = 1, rates per unit of span."""
+    u2, u3 = u * u, u * u * u
+    return ((2 * u3 - 3 * u2 + 1) * p0 + (u3 - 2 * u2 + u) * span * v0
+            + (3 * u2 - 2 * u3) * p1 + (u3 - u2) * span * v1)
+
+
+def _leg_path(to: float, shank: Wave, shank_len: float, lift: float = 0.08, rock: float = HEEL_ROCK,
+              roll: float = 1.0):
+    """The knee's path over the stride (contact at 0, toe-off at `to`), in stride lengths:
+    forward relative to a point moving on at the walking speed (so that its second
+    derivative is the knee's acceleration), and up. `shank_len`: the shank in stride lengths.
+
+    In stance the knee is where the shank puts it above the ankle, and the ankle is the
+    foot's: planted from contact until the heel rises in terminal stance (Perry & Burnfield
+    2010), then rolling forward and up over the forefoot, fastest in pre-swing, to leave the
+    ground at twice the walking speed, `lift` above where it stood. In swing the foot hangs
+    from the knee, which moves on smoothly (a cubic from its state at toe-off to the one
+    at the next contact), and swings with the shank: the sensor's accelerations come from
+    the same rotation the gyroscope sees, its centripetal pull towards the knee at the
+    swing's peak rate and its tangential one as the swing is braked in terminal swing,
+    which brings the foot almost to rest before the heel lands (Winter DA 1992, Can J Sport
+    Sci 17:3). The heel lands with the ankle still moving forward at HEEL_ROCK walking
+    speeds, the foot rolling down about the heel (the heel rocker), and the foot is still
+    within the loading response (`rock`: the ankle's speed as the heel lands, of the walking
+    speed; `roll` scales its speeds as the heel rises). Heel-rise and landing speeds and
+    heights: stride averages of the mocap_dev ankle recordings (as SHANK_WALK; lift 0.04 to
+    0.13 stride lengths)."""
+    n = 1024
+    grid = np.arange(n) / n
+    heel = min(0.26, 0.43 * to)                # heel-off to toe-off (terminal stance, pre-swing)
+    # the ankle's forward speed (walking speed 1) as the heel lands and rolls down, and its
+    # speed and height (of `lift`) as the heel rises
+    ks = [1.0, 0.77, 0.62, 0.46, 0.31, 0.15, 0.0]
+    vs = [0.0, 0.27, 0.57, 1.17, 1.9, 2.07, 2.14]
+    zs = [0.0, 0.12, 0.25, 0.45, 0.66, 0.84, 1.0]
+    at = [to - k * heel for k in ks]
+    land = [(0.0, rock), (0.04 * to / 0.6, 0.05 * rock), (0.08 * to / 0.6, 0.0)]
+    v = np.interp(grid, [p for p, _ in land] + at, [x for _, x in land] + [x * roll for x in vs])
+    ax = np.cumsum(v) / n                                     # (carried on past toe-off,
+    az = np.interp(grid, at, zs, left=0.0) * lift             # for the rates there)
+    b = shank(grid) * D2R
+    kx = ax - shank_len * np.sin(b) - grid     # knee, relative to the walking speed
+    kz = az + shank_len * np.cos(b)
+    dkx, dkz = np.gradient(kx, 1.0 / n), np.gradient(kz, 1.0 / n)
+    i = int(round(to * n))
+    u = (grid[i:] - grid[i]) / (1.0 - grid[i])
+    # swing: to the next contact's knee (one stride on, so the same place relative to it)
+    kx[i:] = _hermite(kx[i], kx[0], dkx[i], dkx[0], u, 1.0 - grid[i])
+    kz[i:] = _hermite(kz[i], kz[0], dkz[i], dkz[0], u, 1.0 - grid[i])
+    return Wave.from_points(list(zip(grid, kx)), 12), Wave.from_points(list(zip(grid, kz)), 12)
 
 
 @lru_cache(maxsize=8)
@@ -218,31 +293,43 @@ def running_waves(contact: float = 0.68) -> Waves:
     knee = [(_warp(p, to), a) for p, a in [(0.0, 15), (0.12, 38), (0.3, 20), (0.55, 30), (0.7, 90),
                                             (0.8, 105), (0.9, 60), (0.97, 25)]]
     grid = np.arange(64) / 64.0
+    shank = _difference(thigh, knee, 8)
+    ls = SHANK / (0.82 * 1.6)                   # strides 1.6 times the walking ones
+    # the foot lands under the body (its transient is the shock) and leaves the ground at
+    # about 1.3 times the running speed: walking's roll (2.1 times) in running's short
+    # stance put 10 g at the ankle, twice what the mocap_dev runs show (4 g at the 99th
+    # percentile, without impacts)
+    kx, kz = _leg_path(to, shank, ls, 0.05, rock=0.0, roll=0.6)
     return Waves(
         ap=Wave.stride(list(zip(ps, ap)), 1.0, 40), ml=Wave.stride(list(zip(ps, ml)), -1.0, 40),
         v=Wave.stride(list(zip(ps, v)), 1.0, 40),
-        thigh=Wave.from_points(thigh, 8), knee=Wave.from_points(knee, 8),
+        thigh=Wave.from_points(thigh, 8), shank=shank,
         arm=Wave.from_points([(p, 5.0 + 25.0 * np.cos(2 * np.pi * (p - 0.52))) for p in grid], 3),
         elbow=Wave.from_points([(p, 85.0 + 10.0 * np.cos(2 * np.pi * (p - 0.55))) for p in grid], 3),
         abduct=w.abduct, p_yaw=w.p_yaw.scaled(1.5), p_roll=w.p_roll, p_pitch=w.p_pitch.scaled(1.5),
-        ankle_x=_ankle_path(to, 0.2)[0], ankle_z=_ankle_path(to, 0.2)[1], stance=to,
+        knee_x=kx, knee_z=kz, stance=to, shank_len=ls,
         t_rot=w.t_rot.scaled(1.3) if w.t_rot is not None else None)
 
 
 @lru_cache(maxsize=8)
 def stairs_waves(up: bool) -> Waves:
     w = walking_waves(0.30)
+    ls = SHANK / (0.82 * 0.5)                   # steps half the walking ones
     if up:
+        shank = w.shank.scaled(1.5, 12.0)
+        kx, kz = _leg_path(w.stance, shank, ls, 0.16)
         return Waves(ap=w.ap.scaled(0.55), ml=w.ml.scaled(1.1), v=w.v.scaled(1.25),
-                     thigh=w.thigh.scaled(1.5, 18.0), knee=w.knee.scaled(1.5, 6.0),
+                     thigh=w.thigh.scaled(1.5, 18.0), shank=shank,
                      arm=w.arm.scaled(0.6), elbow=w.elbow, abduct=w.abduct, p_yaw=w.p_yaw,
-                     p_roll=w.p_roll, p_pitch=w.p_pitch, ankle_x=w.ankle_x, ankle_z=w.ankle_z.scaled(2.0),
-                     stance=w.stance, t_rot=w.t_rot)
+                     p_roll=w.p_roll, p_pitch=w.p_pitch, knee_x=kx, knee_z=kz,
+                     stance=w.stance, t_rot=w.t_rot, shank_len=ls)
+    shank = w.shank.scaled(1.25, -3.0)          # (the thigh's swing 1.1 times, the knee's 1.4)
+    kx, kz = _leg_path(w.stance, shank, ls, 0.12)
     return Waves(ap=w.ap.scaled(0.7), ml=w.ml.scaled(1.2), v=w.v.scaled(1.35),
-                 thigh=w.thigh.scaled(1.1, 5.0), knee=w.knee.scaled(1.4, 8.0),
+                 thigh=w.thigh.scaled(1.1, 5.0), shank=shank,
                  arm=w.arm.scaled(0.6), elbow=w.elbow, abduct=w.abduct, p_yaw=w.p_yaw,
-                 p_roll=w.p_roll, p_pitch=w.p_pitch, ankle_x=w.ankle_x, ankle_z=w.ankle_z.scaled(1.5),
-                 stance=w.stance, t_rot=w.t_rot)
+                 p_roll=w.p_roll, p_pitch=w.p_pitch, knee_x=kx, knee_z=kz,
+                 stance=w.stance, t_rot=w.t_rot, shank_len=ls)
 
 
 # ----------------------------------------------------------------------------- gaits
@@ -460,7 +547,7 @@ class Stepping:
                 own_j = np.where(foot == 0, idx, np.maximum(idx - 1, 0))
                 pk = pocket.contacts(t, cv, idx, own_j, real, strength)
             f, w = walking_motion(ctx, waves, phi, phid, amp, env, angle_gain, sh, yaw_rate,
-                                  g.speed, sway, t, pk)
+                                  g.speed, sway, t, pk, amp / speed_gain)
             yield BodyChunk(f, w, steps)
 
 
@@ -547,8 +634,9 @@ def standing_motion(ctx: Context, t, sway: _Sway):
 
 
 def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shock_g, yaw_rate,
-                   speed, sway: _Sway, t, pocket=None):
-    """Specific force and angular rate of the placement's segment while stepping."""
+                   speed, sway: _Sway, t, pocket=None, step_len=1.0):
+    """Specific force and angular rate of the placement's segment while stepping.
+    `step_len`: each step's length relative to the gait's (the ankle's path)."""
     m = len(phi)
     dt = 1.0 / ctx.rate_hz
     pl = ctx.placement
@@ -559,7 +647,8 @@ def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shoc
     trunk[:, 1] = W.ml(phi) * ea
     trunk[:, 2] = W.v(phi) * ea
     # turning: centripetal acceleration towards the inside of the turn
-    trunk[:, 1] += speed * yaw_rate / 9.80665
+    turn_g = speed * yaw_rate / 9.80665
+    trunk[:, 1] += turn_g
     sap, sml, sarm = sway.take(m)
     quiet = 1.0 - env
     yaw = W.p_yaw(phi) * D2R * env
@@ -573,35 +662,39 @@ def walking_motion(ctx: Context, W: Waves, phi, phid, amp, env, angle_gain, shoc
         roll = W.p_roll(phi) * D2R * env + sml * quiet
         roll_d = W.p_roll.deriv(phi) * phid * D2R * env + sway.deriv("ml", sml * quiet, dt)
         return to_segment(f, yaw, pitch, roll, yaw_d, pitch_d, roll_d)
-    if pl in ("front_pocket", "ankle"):
+    if pl == "front_pocket":
         g_ang = angle_gain * env
         th0 = 2.0 * D2R
         a = th0 + (W.thigh(phi) * D2R - th0) * g_ang
         a_d = W.thigh.deriv(phi) * phid * D2R * g_ang
         a_dd = W.thigh.deriv2(phi) * phid * phid * D2R * g_ang
-        if pl == "front_pocket":
-            # a phone rides in the upper thigh, 0.1-0.15 m below the hip joint
-            px, pz = link_accel(0.30 * THIGH * H, a, a_d, a_dd)
-            seg, seg_d = a, a_d
-        else:
-            k0 = 3.0 * D2R
-            kn = k0 + (W.knee(phi) * D2R - k0) * g_ang
-            kn_d = W.knee.deriv(phi) * phid * D2R * g_ang
-            b, b_d = a - kn, a_d - kn_d
-            # the ankle's path relative to the hip, in units of stride length: planted in
-            # stance (moving back at walking speed), swung forward and lifted in swing
-            S = 2.0 * speed * (0.5 / phid) * env
-            px = W.ankle_x.deriv2(phi) * phid * phid * S / 9.80665
-            pz = W.ankle_z.deriv2(phi) * phid * phid * S / 9.80665
-            seg, seg_d = b, b_d
+        # a phone rides in the upper thigh, 0.1-0.15 m below the hip joint
+        px, pz = link_accel(0.30 * THIGH * H, a, a_d, a_dd)
         f = trunk + shock_g
         f[:, 0] += px
         f[:, 2] += pz + 1.0
-        pitch = -seg - sap * quiet
-        pitch_d = -seg_d + sway.deriv("ap", -sap * quiet, dt)
-        if pl == "front_pocket":
-            return _pocket_motion(W, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, sml * quiet,
-                                  sway.deriv("ml", sml * quiet, dt), dt, pocket)
+        pitch = -a - sap * quiet
+        pitch_d = -a_d + sway.deriv("ap", -sap * quiet, dt)
+        return _pocket_motion(W, phi, phid, env, f, yaw, yaw_d, pitch, pitch_d, sml * quiet,
+                              sway.deriv("ml", sml * quiet, dt), dt, pocket)
+    if pl == "ankle":
+        # the shank's inclination (standing: the thigh's 2 deg less the knee's 3)
+        g_ang = angle_gain * env
+        s0 = -1.0 * D2R
+        b = s0 + (W.shank(phi) * D2R - s0) * g_ang
+        b_d = W.shank.deriv(phi) * phid * D2R * g_ang
+        b_dd = W.shank.deriv2(phi) * phid * phid * D2R * g_ang
+        # the knee's path (with the foot planted in stance: not the trunk's bounce), in stride
+        # lengths, each step's as long as the step; the strap rides on the shank below it,
+        # ANKLE_STRAP_M above the ankle joint, and swings with it about the knee
+        S = 2.0 * speed * (0.5 / phid) * env * step_len
+        lx, lz = link_accel(SHANK * H - ANKLE_STRAP_M, b, b_d, b_dd)
+        f = shock_g.copy()
+        f[:, 0] += W.knee_x.deriv2(phi) * phid * phid * S / 9.80665 + lx
+        f[:, 1] += turn_g
+        f[:, 2] += W.knee_z.deriv2(phi) * phid * phid * S / 9.80665 + lz + 1.0
+        pitch = -b - sap * quiet
+        pitch_d = -b_d + sway.deriv("ap", -sap * quiet, dt)
         # the shank also abducts and rotates about its long axis a little
         roll = W.p_roll(phi) * D2R * env * 0.5 + sml * quiet
         roll_d = W.p_roll.deriv(phi) * phid * D2R * env * 0.5 + sway.deriv("ml", sml * quiet, dt)
