@@ -37,15 +37,10 @@ PLACEMENTS = ("wrist", "front_pocket", "waist", "lower_back", "ankle")
 #   (one lower-back walk backward both ways), at the ankle the count moved by 3 in 4 of
 #   60; forward walks played in reverse flipped as asserted at the waist, lower back and
 #   ankle in all 150 measured;
-# - at the wrist, forward walks by people at the strategies' extremes get steps called
-#   backward that reversal does not flip: over a grid of extremes (height 1.45 and 2 m,
-#   asymmetry 0 and 0.1, variability 0 and 0.06, impact 0.5 and 1.8, 85 to 125 steps/min,
-#   12.5 to 50 Hz) 5 of 288 walks with the default arm swing, 29 of 288 with arm_swing
-#   1.2 (worst at asymmetry 0.1, variability 0.06, 125 steps/min), and at arm_swing 1.5
-#   a third of the steps at 12.5 Hz. The wrist's direction at typical gait is checked by
-#   test_direction_with_the_mount_known (its floors: DIRECTION_FLOOR);
-# - a front pocket (gyro fed) calls 99.4-100 % of steps right over 40+40 strategy walks
-#   per seed (4 seeds, 25 to 200 Hz); played in reverse, its forward walks leave up to a
+# - the wrist tells no direction (no real recording to check its arm-swing orbit against);
+# - a front pocket (gyro fed) called 99.4-100 % of steps right over 40+40 strategy walks
+#   per seed (4 seeds, 25 to 200 Hz) with the thigh's skew, before its swing sharpness
+#   (real thigh motion) replaced it; played in reverse, its forward walks leave up to a
 #   third of a walk's steps unknown and up to 28 % unflipped in one walk of 40 (1.7 % of
 #   all steps): see test_time_reversal_flips_the_front_pocket.
 LOWEST_RATE = {"ankle": 25.0, "front_pocket": 25.0}
