@@ -31,7 +31,7 @@ def load(st):
         # the newest segment is damaged (flash fault): fall back to the one before
         _s.os.remove(_s._join(st.root, "s%d.rs" % ks.pop()))
         st.lost_segments += 1
-    st._index = []          # [k, first_seq, last_seq] of stored closed segments
+    st._index = []          # k, first_seq, last_seq of each stored closed segment (flat)
     for k in ks[:-1]:
         old = open_seg(st, k)
         if old is None:
@@ -41,7 +41,7 @@ def load(st):
         old[0].close()
         h = old[1]
         if h.get("first"):
-            st._index.append([k, h["first"], h["seq"] - 1])
+            st._index += (k, h["first"], h["seq"] - 1)
     if got:
         f, h, n = got
         f.close()               # its records stay in the file: saves copy them over
