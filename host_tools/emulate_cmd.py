@@ -93,12 +93,18 @@ class VirtualDevice:
 
     `argv`: the micropython script and its arguments; `cwd`: the device's flash directory;
     `env`: extra environment. The process restarts by itself when it exits (a reboot),
-    unless stopped. `to_host` / `to_device`: WireFaults for each direction."""
+    unless stopped. `to_host` / `to_device`: WireFaults for each direction. `program`:
+    another device than the Unix port (the emulated Pico: host_tools/pico.py), its whole
+    command line before `argv`; `stderr`: a file for its diagnostics, which would otherwise
+    share the port with its output."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict | None = None,
                  pythonpath: list[str] | None = None, heapsize: str | None = None,
-                 interactive: bool = True, log=None, link: Path | None = None):
+                 interactive: bool = True, log=None, link: Path | None = None,
+                 program: list[str] | None = None, stderr: Path | None = None):
         self.argv = argv
+        self.program = program
+        self.stderr = stderr
         self.cwd = Path(cwd)
         self.cwd.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
@@ -177,15 +183,23 @@ class VirtualDevice:
         master, slave = os.openpty()
         tty.setraw(slave)
         _nonblock(master)
-        cmd = [micropython_binary()]
-        if self.heapsize:
-            cmd += ["-X", f"heapsize={self.heapsize}"]
-        if self.interactive:
-            cmd.append("-i")
-        cmd += self.argv
-        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=self.cwd,
-                                env=self.env, close_fds=True, start_new_session=True,
-                                preexec_fn=_die_with_parent())
+        if self.program:
+            cmd = [*self.program, *self.argv]
+        else:
+            cmd = [micropython_binary()]
+            if self.heapsize:
+                cmd += ["-X", f"heapsize={self.heapsize}"]
+            if self.interactive:
+                cmd.append("-i")
+            cmd += self.argv
+        err = open(self.stderr, "ab") if self.stderr else None
+        try:
+            proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=err or slave, cwd=self.cwd,
+                                    env=self.env, close_fds=True, start_new_session=True,
+                                    preexec_fn=_die_with_parent())
+        finally:
+            if err:
+                err.close()
         os.close(slave)
         with self._lock:
             old = self._dev_master
