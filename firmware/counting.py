@@ -504,7 +504,13 @@ class Pedometer:
                              self.samples, json.dumps(self.faults)))
 
     def run_forever(self):
+        console = False
         try:
             self.run()
+        except KeyboardInterrupt:
+            console = True          # Ctrl-C: a host wants the REPL (mpremote, deploy)
+            raise
         finally:
             self.shutdown()
+            if console and self._wdt is not None:
+                self.hw.keep_fed(self._wdt)     # any other end is the watchdog's to reset

@@ -8,6 +8,7 @@
     hw.usb_host()                True/False from the VBUS sense pin, None when unknown
     hw.int_pin                   machine.Pin of the IMU interrupt, or None
     hw.wdt(ms), hw.lightsleep(ms), hw.unique_id()
+    hw.keep_fed(wdt)             the loop stopped for the REPL: a timer feeds the watchdog
 """
 import machine
 
@@ -74,6 +75,15 @@ class Hardware:
 
     def wdt(self, ms):
         return machine.WDT(timeout=ms)
+
+    def keep_fed(self, wdt):
+        # the loop stopped for the REPL (a host at the console: mpremote, deploy): neither
+        # the RP2040's watchdog nor the ESP32's can be turned off, so a timer feeds it until
+        # the next reset, or it would reset the board under the host within seconds
+        try:
+            self._fed = machine.Timer(-1, period=1000, callback=lambda t: wdt.feed())
+        except ValueError:          # ports whose timers are hardware ones only (esp32)
+            self._fed = machine.Timer(0, period=1000, callback=lambda t: wdt.feed())
 
     def lightsleep(self, ms):
         machine.lightsleep(ms)

@@ -387,8 +387,16 @@ def flash_uid(flash: Path) -> str:
 def add_parser(sub):
     p = sub.add_parser("emulate", help="run the virtual device on a pseudo-terminal",
                        description="Start the virtual device (the real firmware on the "
-                       "MicroPython Unix port, sim board, emulated IMU). The first line "
-                       "printed is the pseudo-terminal's path; runs until stopped.")
+                       "MicroPython Unix port, sim board, emulated IMU), or with --board pico "
+                       "an emulated Raspberry Pi Pico (the real RP2040 MicroPython in rp2040js; "
+                       "install the firmware on it with `retrostep deploy --board pico --port "
+                       "PATH`). The first line printed is the pseudo-terminal's path; runs "
+                       "until stopped.")
+    p.add_argument("--board", choices=("sim", "pico"), default="sim",
+                   help="sim (default): the firmware on the Unix port, fast; pico: the emulated "
+                   "Pico, its USB serial port on the pseudo-terminal")
+    p.add_argument("--chip", default="bmi160",
+                   help="--board pico: the emulated IMU (host_tools/virtual/simworld.py names them)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--scenario", help="a simulator scenario for the emulated IMU")
     g.add_argument("--trace", help="a trace file for the emulated IMU")
@@ -406,19 +414,33 @@ def run(args) -> int:
     trace = args.trace
     if trace and not Path(trace).exists():
         raise UserError(f"trace file not found: {trace}")
+    if args.board == "pico":
+        from . import pico
+        why = pico.missing()
+        if why:
+            raise UserError(f"the emulated Pico cannot run: {why}")
     own = None if args.flash else Path(tempfile.mkdtemp(prefix="retrostep-emulate-"))
     flash = args.flash or own / "flash"
     try:
         if args.scenario:
-            trace = scenario_trace(args.scenario, (own or flash.parent) / f"{flash.name}-scenario")
-        if not (flash / "main.py").exists():
-            install_firmware(flash)
-        dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
+            mount = pico.board_mount() if args.board == "pico" else None
+            trace = scenario_trace(args.scenario, (own or flash.parent) / f"{flash.name}-scenario",
+                                   mount)
+        if args.board == "pico":
+            # a Pico as it comes: MicroPython alone until the firmware is deployed on it
+            dev = pico.pico_board(flash, trace=trace, chip=args.chip, end="loop" if trace else "rest",
+                                  realtime=True)
+            what = (f"emulated Pico running (its flash and log in {flash}); deploy the firmware "
+                    f"with `retrostep deploy --board pico --port {dev.path}`")
+        else:
+            if not (flash / "main.py").exists():
+                install_firmware(flash)
+            dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
+            what = f"virtual device running (flash in {flash})"
         dev.start()
         print(dev.path, flush=True)
-        print(f"virtual device running (flash in {flash}); Ctrl-C to stop; SIGUSR1 unplugs "
-              f"and replugs its USB: {dev.link} always points to its port", file=sys.stderr,
-              flush=True)
+        print(f"{what}; Ctrl-C to stop; SIGUSR1 unplugs and replugs its USB: {dev.link} always "
+              "points to its port", file=sys.stderr, flush=True)
         stop = threading.Event()
         unplug = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -440,9 +462,10 @@ def run(args) -> int:
     return 0
 
 
-def scenario_trace(name: str, folder: Path) -> Path:
+def scenario_trace(name: str, folder: Path, mount: str | None = None) -> Path:
     """A simulator scenario (a name from host_tools.sim, or a script such as
-    "walk 200, retro 150, stand 60s") written as a trace for the emulated IMU."""
+    "walk 200, retro 150, stand 60s") written as a trace for the emulated IMU; `mount`: the
+    device's (the simulator's waist mount, the sim board's, by default)."""
     from . import sim
     folder.mkdir(parents=True, exist_ok=True)
     scenarios = getattr(sim, "SCENARIOS", {})
@@ -451,10 +474,10 @@ def scenario_trace(name: str, folder: Path) -> Path:
         if kw is not None:
             tr = sim.simulate(**kw) if isinstance(kw, dict) else sim.simulate(script=kw)
         elif "," in name or " " in name:
-            tr = sim.simulate(script=name, placement="waist", sensor="bmi160", seed=1)
+            tr = sim.simulate(script=name, placement="waist", sensor="bmi160", seed=1, mount=mount)
         else:
             tr = sim.simulate(activity=name, placement="waist", sensor="bmi160", seed=1,
-                              duration_s=120)
+                              duration_s=120, mount=mount)
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"unknown scenario {name!r}: {e}") from None
     sim.write(tr, folder, "scenario")

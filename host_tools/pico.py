@@ -66,6 +66,12 @@ def board_pins(board: str = "pico") -> dict:
             "button": button.get("pin") if isinstance(button, dict) else button}
 
 
+def board_mount(board: str = "pico") -> str:
+    """The simulator's mount string for boards/BOARD.json's `mount` (traces made for it)."""
+    m = json.loads((BOARDS / f"{board}.json").read_text())["mount"]
+    return f"fwd={m['forward_axis']},up={m['up_axis']}"
+
+
 def command(folder: Path, trace=None, chip: str = "bmi160", addr: int = 0, end: str = "exit",
             usb: bool = True, realtime: bool = False, uid: str | None = None) -> list[str]:
     """The emulator's command line for a board whose files live in `folder`."""

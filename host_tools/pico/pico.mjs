@@ -298,7 +298,12 @@ function powerOn() {
   spiFlash.selected = false;
   mcu.peripherals[0x18000] = new FlashSSI(mcu);
   mcu.peripherals[0x40018] = new QspiIO(mcu);
-  mcu.peripherals[0x40058].onWatchdogTrigger = () => { resetPending = true; };
+  const watchdog = mcu.peripherals[0x40058];
+  watchdog.onWatchdogTrigger = () => {
+    // (rp2040js would fire it again at once, forever: its counter stays at 0)
+    watchdog.alarm.enable = false;
+    resetPending = true;
+  };
   attachUsb();
   if (imu) attachImu();
   if (VBUS !== null) mcu.gpio[VBUS].setInputValue(opts.usb === '1' || opts.usb === true);
