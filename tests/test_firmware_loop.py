@@ -538,7 +538,8 @@ def test_board_configs_are_complete_and_consistent():
 
 @pytest.mark.parametrize("arch", sorted({"xtensawin", "armv6m", "armv7emsp", "x64", "x86"}))
 def test_firmware_compiles_for_every_board_architecture(tmp_path, arch):
-    # as `deploy` compiles it; x64 and x86: the virtual device's Unix ports
+    # as `deploy` compiles it; x64 and x86: the virtual device's Unix ports, on a PC with no
+    # flash to fit (their native code, the detectors' hot paths, is the bulkiest)
     import subprocess
 
     from host_tools.deploy_cmd import MPY_CROSS_OPTS
@@ -549,7 +550,8 @@ def test_firmware_compiles_for_every_board_architecture(tmp_path, arch):
         assert p.returncode == 0, f"{f.name} for {arch}: {p.stderr}"
     total = sum(p.stat().st_size for p in tmp_path.glob("*.mpy"))
     print(f"{arch}: {total} bytes of .mpy")
-    assert total < 64 * 1024
+    if arch not in ("x64", "x86"):
+        assert total < 64 * 1024
 
 
 @pytest.mark.parametrize("arch", ARCHES)

@@ -16,7 +16,10 @@
 //   --vbus PIN --usb 0|1   VBUS sense: a USB host attached (1) or on battery (0)
 //   --button PIN     held high (not pressed; the button pulls it low)
 //   --stats FILE     JSON written about twice a second: simulated time, cycles, time the
-//                    core was awake, the IMU's state, resets
+//                    core was awake, the IMU's state, resets, bytes on the I2C bus (rp2040js
+//                    moves them at once: a 400 kHz bus takes 22.5 us a byte, in which
+//                    MicroPython's blocking I2C keeps the core busy), and the same figures
+//                    at the moment the IMU's trace ran out ("at_end")
 //   --log FILE       diagnostics (stdout is the serial port's)
 //   --realtime       never run ahead of the wall clock (idle time is otherwise skipped)
 //
@@ -281,7 +284,7 @@ let cdc = null;
 let intAlarm = null;
 let intLevel = false;
 let resetPending = false;
-const stats = { resets: 0, cycles: 0, awake_ns: 0, idle_ns: 0, led_changes: 0, flash_writes: 0 };
+const stats = { resets: 0, cycles: 0, awake_ns: 0, idle_ns: 0, led_changes: 0, i2c_bytes: 0, at_end: null };
 const fromHost = [];                // bytes from the host not yet taken by the USB OUT endpoint
 let heldRead = null;
 
@@ -349,12 +352,17 @@ function attachImu() {
     };
     bus.onStart = () => bus.completeStart();
     bus.onConnect = (a) => {
+      stats.i2c_bytes++;
       flush();
       const ack = bus === mcu.i2c[0] && imu.ask(`s ${a}`) === '1';
       bus.completeConnect(ack);       // (the bytes that follow may come from inside this)
     };
-    bus.onWriteByte = (v) => { writing.push(v); bus.completeWrite(true); };
-    bus.onReadByte = () => { flush(); bus.completeRead(Number(imu.ask('r')) & 0xff); };
+    bus.onWriteByte = (v) => { stats.i2c_bytes++; writing.push(v); bus.completeWrite(true); };
+    bus.onReadByte = () => {
+      stats.i2c_bytes++;
+      flush();
+      bus.completeRead(Number(imu.ask('r')) & 0xff);
+    };
     bus.onStop = () => { flush(); bus.completeStop(); checkInt(); };
   }
   attachScanAcker();
@@ -368,6 +376,11 @@ function attachImu() {
 function checkInt() {
   const [level, due, exhausted, flen, made] = imu.ask('i').split(' ').map(Number);
   imu.state = { level, due, exhausted, flen, made };
+  if (exhausted && !stats.at_end) {
+    // the figures when the trace ran out (idle time after it is skipped in a flash)
+    stats.at_end = { sim_ms: clock.nanos / 1e6, cycles: stats.cycles, awake_ns: stats.awake_ns,
+      idle_ns: stats.idle_ns, i2c_bytes: stats.i2c_bytes, made };
+  }
   if (INT === null) return;
   const high = level === 1;
   if (high !== intLevel) {
@@ -422,8 +435,8 @@ function writeStats(final = false) {
   const s = {
     sim_ms: clock.nanos / 1e6, wall_ms: Date.now() - wall0, cycles: stats.cycles,
     awake_ns: stats.awake_ns, idle_ns: stats.idle_ns, resets: stats.resets,
-    led_changes: stats.led_changes, flash_writes: spiFlash.writes,
-    imu: imu ? imu.state : null, i2c_asks: imu ? imu.asks : 0, final,
+    led_changes: stats.led_changes, flash_writes: spiFlash.writes, i2c_bytes: stats.i2c_bytes,
+    imu: imu ? imu.state : null, i2c_asks: imu ? imu.asks : 0, at_end: stats.at_end, final,
   };
   if (opts.stats) {
     const tmp = `${opts.stats}.${process.pid}`;
