@@ -55,24 +55,24 @@ print('FILES', k, n, b)
 
 _CYCLES = """import time, stepdetect
 from array import array
-f = open('samples.bin', 'rb')
-buf = array('h', f.read())
-f.close()
 det = stepdetect.StepDetector(%r, %d, %d, %d)
 chunk = array('h', bytes(64 * 6))
+mv = memoryview(chunk)
 idx = array('i', bytes(4 * 64))
 dirs = bytearray(64)
-n = len(buf) // 3
+n = 0
 us = 0
-i = 0
-while i < n:
-    k = min(64, n - i)
-    chunk[0:3 * k] = buf[3 * i:3 * (i + k)]
+f = open('samples.bin', 'rb')
+while True:
+    got = f.readinto(mv) // 6          # 64 samples at most, straight into the chunk
+    if not got:
+        break
     t = time.ticks_us()
-    det.feed(chunk, k, 3)
+    det.feed(chunk, got, 3)
     det.read(idx, dirs)
     us += time.ticks_diff(time.ticks_us(), t)
-    i += k
+    n += got
+f.close()
 print('CYCLES', n, us, det.steps)
 """
 

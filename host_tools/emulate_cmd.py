@@ -419,6 +419,8 @@ def run(args) -> int:
         why = pico.missing()
         if why:
             raise UserError(f"the emulated Pico cannot run: {why}")
+        if args.chip not in pico.chip_names():
+            raise UserError(f"no emulated chip {args.chip!r}: have {', '.join(pico.chip_names())}")
     own = None if args.flash else Path(tempfile.mkdtemp(prefix="retrostep-emulate-"))
     flash = args.flash or own / "flash"
     try:

@@ -66,6 +66,17 @@ def board_pins(board: str = "pico") -> dict:
             "button": button.get("pin") if isinstance(button, dict) else button}
 
 
+def chip_names() -> list[str]:
+    """The emulated chips (host_tools/virtual/simworld.py's CHIPS, read from its source: that
+    module runs under MicroPython)."""
+    import ast
+    tree = ast.parse((VIRTUAL / "simworld.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CHIPS":
+            return [k.value for k in node.value.keys]       # type: ignore[union-attr]
+    raise RuntimeError("simworld.py has no CHIPS table")
+
+
 def board_mount(board: str = "pico") -> str:
     """The simulator's mount string for boards/BOARD.json's `mount` (traces made for it)."""
     m = json.loads((BOARDS / f"{board}.json").read_text())["mount"]
@@ -102,6 +113,8 @@ def pico_board(folder, trace=None, chip: str = "bmi160", addr: int = 0, end: str
     why = missing()
     if why:
         raise RuntimeError(f"the emulated Pico cannot run: {why}")
+    if chip not in chip_names():
+        raise ValueError(f"no emulated chip {chip!r}: have {', '.join(chip_names())}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cmd = command(folder, trace, chip, addr, end, usb, realtime, uid)

@@ -39,11 +39,12 @@ time.now_us = _now_us       # the chip models read the clock through it
 
 def main():
     req_path, rep_path, name, addr, trace, end = sys.argv[1:7]
+    # the pipes first: the emulator waits on them, and sees them close if what follows fails
+    req = open(req_path, "rb")
+    rep = open(rep_path, "wb")
     addr = int(addr, 0) or None
     src = simworld.make_source(None if trace == "-" else trace, end)
     chip = simworld.make_chip(name, src, addr)
-    req = open(req_path, "rb")
-    rep = open(rep_path, "wb")
     ptr = 0                 # the register pointer the last write set
     i = 0                   # bytes read since the transaction started
     b1 = bytearray(1)
