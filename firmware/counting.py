@@ -39,26 +39,36 @@ import json
 import os
 import select
 import time
-from array import array
 from io import IOBase
 
 from micropython import const
 
 import stepdetect
 
+try:
+    from typing import TYPE_CHECKING
+except ImportError:         # MicroPython: the names below are the type checker's only
+    TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from array import array
+
+    import hardware
+    import imu_bmi160
+    import imu_lsm6ds
+    import imu_mpu6050
+
 FW_VERSION = "0.1.0"
 
 app = None          # the running Pedometer (REPL and hooks)
 
 _BATCH = const(64)          # samples per FIFO burst
-_EV = const(32)
 _IDX_MASK = const(0x3FFFFFFF)
 _RETRY_MS = const(5000)     # between attempts to find the IMU
 _WDT_MS = const(8000)
-_FAULT_GAP_MS = const(60000)  # one fault record per kind per minute at most
 _LONG_PRESS_MS = const(2000)
 _HOST_QUIET_MS = const(300000)
 _SLICE_MS = const(500)      # awake: the longest wait between two watchdog feeds
+_GC_BYTES = const(4096)     # allocated between two collections at most
 
 CUES = {
     "calibrate": (60, 90, 60, 90, 60),
@@ -94,76 +104,45 @@ class IrqFlag(IOBase):
 
 
 class Pedometer:
+    # set up by counting_setup.init(), whose comments say what each is (those the methods
+    # below assign are declared by that)
+    cfg: dict
+    hw: "hardware.Hardware"
+    board_name: str
+    uid: str
+    settings_file: str
+    settings: dict
+    imu: "imu_bmi160.BMI160 | imu_lsm6ds.LSM6DS | imu_mpu6050.MPU6050 | None"
+    stride: int
+    faults: dict
+    modules: dict
+    batch_ms: int
+    _l_samples: list
+    _l_steps: list
+    _l_batch: list
+    _l_record: list
+    _l_shutdown: list
+    _readers: list
+    _poller: "select.poll"
+    _flag: "IrqFlag"
+    _awake: dict
+    _fault_t: dict
+    _fault_n: dict
+    _buf: "array"
+    _ev_idx: "array"
+    _ev_dir: bytearray
+    _irq: bool
+    cal_result: "dict | None"
+
     def __init__(self, cfg, hw, settings_file="settings.json"):
         global app
         app = self
-        self.cfg = cfg
-        self.hw = hw
-        self.board_name = cfg.get("name", "?")
-        self.uid = hw.unique_id()
-        self.settings_file = settings_file
-        self.settings = {}
-        self._load_settings()
-        self.imu = None
-        self.det = None
-        self.placement = 0
-        self.rate_hz = 0
-        self.lsb_per_g = 0
-        self.lsb_per_dps = 0
-        self.stride = 3
-        self.forward_axis = 0
-        self.steps = 0
-        self.forward = 0
-        self.backward = 0
-        self.unknown = 0
-        self.samples = 0
-        self.faults = {"i2c": 0, "overflow": 0, "no_imu": 0, "reinit": 0, "listener": 0}
-        self.modules = {}
-        self.batch_ms = 1000
-        self.t_last = _now()        # ticks of the newest sample read
-        self.n_last = 0             # det.n after it
-        self._l_samples = []
-        self._l_steps = []
-        self._l_batch = []
-        self._l_record = []
-        self._l_shutdown = []
-        self._readers = []          # [stream, fn] polled between batches
-        # made (and registered) now, before any code loaded on demand comes and goes
-        self._poller = select.poll()
-        self._flag = IrqFlag()      # set by the IMU's interrupt
-        self._poller.register(self._flag, select.POLLIN)
-        for _ in self._poller.ipoll(0):     # its result tuple, made once, made now
-            pass
-        self._awake = {}
-        self._host_t = _now()
-        self._fault_t = {}
-        self._fault_n = {}
-        self._buf = array("h", bytes(2 * 3 * _BATCH))     # regrown for gyro on connect
-        self._ev_idx = array("i", bytes(4 * _EV))
-        self._ev_dir = bytearray(_EV)
-        self._irq = False           # True when the IMU's interrupt wakes the loop
-        self._wdt = None
-        self._cue = None            # the pattern playing, its next step, and when that is due
-        self._cue_i = 0
-        self._cue_t = 0
-        self._cue_out = True        # False: the LED alone (blink codes)
-        self._btn_t = None          # when the button is looked at next (None: no button)
-        self._t_down = None         # since when it is held; False: its long press is handled
-        self._retry_t = None        # no IMU: when to look for it again
-        self._cal = None
-        self.cal_result = None
-        self._shut = False
-        # modules to attach once the IMU is open (main.py)
-        self.later = ()  # type: tuple[str, ...]
+        # the state is set up by counting_setup.py, whose code leaves the heap after
+        import counting_setup
+        counting_setup.init(self, cfg, hw, settings_file)
+        _drop("counting_setup")
 
     # ---- settings -------------------------------------------------------------
-    def _load_settings(self):
-        try:
-            with open(self.settings_file) as f:
-                self.settings = json.load(f)
-        except (OSError, ValueError):
-            self.settings = {}
-
     def save_settings(self):
         tmp = self.settings_file + ".tmp"
         with open(tmp, "w") as f:
@@ -280,34 +259,23 @@ class Pedometer:
         self.det = stepdetect.StepDetector(rate, lsb, fwd, code, dps)
         self.n_last = 0
 
-    def _fault(self, kind, msg):
+    def _fault(self, kind, msg, reinit=False):
+        # an IMU fault: counted here, reported (at most one record a minute per kind) and,
+        # after an I2C error, the chip re-initialised by imu_probe, loaded for that
         self.faults[kind] += 1
-        now = _now()
-        self._fault_n[kind] = self._fault_n.get(kind, 0) + 1
-        last = self._fault_t.get(kind)
-        if kind == "no_imu":
-            print("retrostep:", msg, "(retrying)")     # the reason, at every attempt
-        if last is None or time.ticks_diff(now, last) >= _FAULT_GAP_MS:
-            if kind != "no_imu":
-                print("retrostep:", msg)
-            self._fault_t[kind] = now
-            self.record({"type": "fault", "t": now, "ago_ms": 0, "kind": kind,
-                         "n": self._fault_n[kind], "msg": msg[:60]})
-            self._fault_n[kind] = 0
+        try:
+            import imu_probe
+            imu_probe.report(self, kind, msg)
+            if reinit:
+                imu_probe.reinit(self)
+        except MemoryError:
+            pass                # the count keeps it; the next batch tries the chip again
+        finally:
+            _drop("imu_probe", "board")
 
     def _on_int(self, pin):
         # the IMU's FIFO watermark interrupt
         self._flag.state = 1
-
-    def _bus_fault(self, e):
-        self._fault("i2c", "I2C error %s while reading the IMU; re-initialising it" % e)
-        try:
-            import imu_probe
-            imu_probe.reinit(self)
-        except MemoryError:
-            pass                # the next batch tries the chip again
-        finally:
-            _drop("imu_probe", "board")
 
     def attach_modules(self, names, opened: "bool | None" = True):
         """Plugs in the optional modules `names` through plugins.py, loaded for that and
@@ -434,7 +402,7 @@ class Pedometer:
         try:
             self.service()
         except OSError as e:
-            self._bus_fault(e)
+            self._fault("i2c", "I2C error %s while reading the IMU; re-initialising it" % e, True)
             if self.imu is None:
                 return 0            # look for it again at once, not a batch later
         except MemoryError as e:
@@ -447,9 +415,6 @@ class Pedometer:
         return self.batch_ms
 
     def _sleep(self, ms):
-        # a collection per batch, while nothing is in flight: the garbage of a batch never
-        # piles up into a fragmented heap (a few ms a second on a board)
-        gc.collect()
         if not self._awake and not self.usb_host():
             self._feed()
             self.hw.lightsleep(ms)
@@ -513,6 +478,11 @@ class Pedometer:
             self._wdt.feed()
 
     def run(self):
+        # a collection once the loop has allocated _GC_BYTES since the last one: garbage
+        # never piles up into a fragmented heap, and a batch that makes little (most) costs
+        # none (a collection takes 17 ms on an RP2040 with the whole firmware loaded: one a
+        # batch was 2% of the time at 100 Hz)
+        gc.threshold(_GC_BYTES)
         self._wdt = self.hw.wdt(self.cfg.get("wdt_ms", _WDT_MS))
         if self.hw.button_pressed() is not None:
             self._btn_t = _now()
@@ -545,7 +515,13 @@ class Pedometer:
                              self.samples, json.dumps(self.faults)))
 
     def run_forever(self):
+        console = False
         try:
             self.run()
+        except KeyboardInterrupt:
+            console = True          # Ctrl-C: a host wants the REPL (mpremote, deploy)
+            raise
         finally:
             self.shutdown()
+            if console and self._wdt is not None:
+                self.hw.keep_fed(self._wdt)     # any other end is the watchdog's to reset

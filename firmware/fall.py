@@ -39,6 +39,7 @@ Records passed to on_record:
 `t` is ticks_ms of the impact (fall) or of the jerk (stumble). `activity` is what the
 wearer did in the 3 s before: one of ACTIVITIES.
 """
+import micropython
 from micropython import const
 
 import time
@@ -141,6 +142,7 @@ class FallDetector:
     def _age(self, idx):
         return (self.n - idx) & _IDX_MASK
 
+    @micropython.native
     def update(self, ax, ay, az):
         self.n = (self.n + 1) & _IDX_MASK
         if not self.enabled:
@@ -399,6 +401,7 @@ class FallDetector:
         c = (b[0] * a[0] + b[1] * a[1] + b[2] * a[2]) / (nb * na)
         return int(math.degrees(math.acos(max(-1.0, min(1.0, c)))) + 0.5)
 
+    @micropython.native
     def feed(self, buf, count, stride):
         i = 0
         for _ in range(count):

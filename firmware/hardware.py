@@ -1,50 +1,44 @@
 """The board's pins while the loop runs: LED, buzzer, vibration motor, button, VBUS sense.
 
-    hw = Hardware(cfg)           cfg from board.load(): the only place that creates
-                                 machine objects for the pins the config names
+    hw = Hardware(cfg)           cfg from board.load(); the pins the config names are
+                                 made by board.pins() at boot (the only place that does)
     hw.i2c()                     a fresh bus (after imu_probe.recover_bus(hw) when it was stuck)
     hw.led_on(on), hw.buzz(on), hw.vibrate(on)   outputs the board has (others: no-ops)
     hw.button_pressed()          None when the board has no button
     hw.usb_host()                True/False from the VBUS sense pin, None when unknown
     hw.int_pin                   machine.Pin of the IMU interrupt, or None
     hw.wdt(ms), hw.lightsleep(ms), hw.unique_id()
+    hw.keep_fed(wdt)             the loop stopped for the REPL: a timer feeds the watchdog
 """
 import machine
 
-
-def _pin_spec(spec):
-    # an output is a pin id, or {"pin": id, "active_low": bool, "neopixel": bool}
-    if spec is None:
-        return None, False, False
-    if isinstance(spec, dict):
-        return spec.get("pin"), bool(spec.get("active_low")), bool(spec.get("neopixel"))
-    return spec, False, False
+try:
+    from typing import TYPE_CHECKING
+except ImportError:         # MicroPython: the name below is the type checker's only
+    TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import neopixel
 
 
 class Hardware:
+    # set up by board.pins() from the config (its code leaves the heap after boot)
+    cfg: dict
+    _np: "neopixel.NeoPixel | None"     # the LED, when it is one
+    _led: "machine.Pin | None"
+    _led_low: bool
+    _buzzer: "machine.PWM | None"
+    _buzz_low: bool
+    _vib: "machine.Pin | None"
+    _vib_low: bool
+    _btn: "machine.Pin | None"
+    _btn_low: bool
+    _vbus: "machine.Pin | None"
+    _vbus_low: bool
+    int_pin: "machine.Pin | None"
+
     def __init__(self, cfg):
-        self.cfg = cfg
-        Pin = machine.Pin
-        pin, self._led_low, neo = _pin_spec(cfg.get("led"))
-        self._np = None
-        self._led = None
-        if pin is not None and neo:
-            from neopixel import NeoPixel
-            self._np = NeoPixel(Pin(pin), 1)
-        elif pin is not None:
-            self._led = Pin(pin, Pin.OUT, value=1 if self._led_low else 0)
-        pin, self._buzz_low, _ = _pin_spec(cfg.get("buzzer"))
-        self._buzzer = machine.PWM(Pin(pin), freq=2700, duty_u16=0) if pin is not None else None
-        pin, self._vib_low, _ = _pin_spec(cfg.get("vibration"))
-        self._vib = Pin(pin, Pin.OUT, value=1 if self._vib_low else 0) if pin is not None else None
-        pin, self._btn_low, _ = _pin_spec(cfg.get("button"))
-        self._btn = None
-        if pin is not None:
-            self._btn = Pin(pin, Pin.IN, Pin.PULL_UP) if self._btn_low else Pin(pin, Pin.IN)
-        pin, self._vbus_low, _ = _pin_spec(cfg.get("vbus_pin"))
-        self._vbus = Pin(pin, Pin.IN) if pin is not None else None
-        ip = cfg["imu"].get("int_pin")
-        self.int_pin = Pin(ip, Pin.IN) if ip is not None else None
+        import board        # loaded at boot for the config anyway; main.py drops it
+        board.pins(self, cfg)
 
     def i2c(self):
         c = self.cfg["i2c"]
@@ -81,6 +75,15 @@ class Hardware:
 
     def wdt(self, ms):
         return machine.WDT(timeout=ms)
+
+    def keep_fed(self, wdt):
+        # the loop stopped for the REPL (a host at the console: mpremote, deploy): neither
+        # the RP2040's watchdog nor the ESP32's can be turned off, so a timer feeds it until
+        # the next reset, or it would reset the board under the host within seconds
+        try:
+            self._fed = machine.Timer(-1, period=1000, callback=lambda t: wdt.feed())
+        except ValueError:          # ports whose timers are hardware ones only (esp32)
+            self._fed = machine.Timer(0, period=1000, callback=lambda t: wdt.feed())
 
     def lightsleep(self, ms):
         machine.lightsleep(ms)

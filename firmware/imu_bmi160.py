@@ -126,7 +126,8 @@ class BMI160(Registers):
         if n <= 0:
             return 0
         self.i2c.readfrom_mem_into(self.addr, _FIFO_DATA, self._mv[:n * self._frame])
-        le16_into(self._raw, out, n, self.gyro, self.stride)   # gyro words first in each
+        # gyro words first in each; (a viper function: its ptr8/ptr16 take any buffer)
+        le16_into(self._raw, out, n, self.gyro, self.stride)  # pyright: ignore[reportArgumentType]
         return n
 
     def power_down(self):

@@ -143,7 +143,8 @@ class LSM6DS(Registers):
             return 0
         nb = n * self.stride * 2
         self.i2c.readfrom_mem_into(self.addr, _FIFO_DATA_OUT_L, self._mv[:nb])
-        le16_into(self._raw, out, n, self.gyro, self.stride)   # gyro words first in each
+        # gyro words first in each; (a viper function: its ptr8/ptr16 take any buffer)
+        le16_into(self._raw, out, n, self.gyro, self.stride)  # pyright: ignore[reportArgumentType]
         return n
 
     def _read_tagged(self, out, max_n, words):

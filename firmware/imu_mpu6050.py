@@ -137,9 +137,10 @@ class MPU6050(Registers):
             return 0
         fr = self._frame
         self.i2c.readfrom_mem_into(self.addr, _FIFO_R_W, self._mv[:n * fr])
-        be16_into(self._raw, out, n, fr, 3, self.stride)
+        # (a viper function: its ptr8/ptr16 take any buffer)
+        be16_into(self._raw, out, n, fr, 3, self.stride)  # pyright: ignore[reportArgumentType]
         if self.gyro:
-            be16_into(self._mv[self._gofs:], memoryview(out)[3:], n, fr, 3, 6)
+            be16_into(self._mv[self._gofs:], memoryview(out)[3:], n, fr, 3, 6)  # pyright: ignore[reportArgumentType]
         return n
 
     def power_down(self):

@@ -8,13 +8,16 @@
     recover_bus(hw)        clocks SCL by hand so a chip holding SDA low lets go
     reinit(app)            after an I2C error: re-initialises the chip (recovering the
                            bus if need be); app.imu = None when it is gone
+    report(app, kind, msg) an IMU fault the loop counted (app.faults[kind]): printed, and
+                           recorded at most once a minute per kind (with how many since)
 
-The loop imports this module only to connect or recover, and drops it afterwards.
+The loop imports this module only to connect, recover or report, and drops it afterwards.
 
 `chip` is a family name ("mpu6050", "lsm6ds", "bmi160", or a model name such as
 "mpu6886" or "lsm6dsox", which selects its family); None tries them all. Raises
 IMUError, whose message says what the bus answered, when nothing supported is found.
 """
+import time
 from array import array
 
 from micropython import const
@@ -82,12 +85,12 @@ def open_imu(i2c, chip=None, addr=None, rate_hz=50, range_g=4, gyro=False, batch
 
 _BATCH = const(64)          # samples per FIFO burst (the loop's chunk)
 _MAX_WAKE_MS = const(2000)  # longest wait between two batches
+_FAULT_GAP_MS = const(60000)  # one fault record per kind per minute at most
 
 
 def recover_bus(hw):
     # nine clocks free a chip stuck mid-byte; then a STOP (SDA rising while SCL high)
     import machine
-    import time
     c = hw.cfg["i2c"]
     scl = machine.Pin(c["scl"], machine.Pin.OPEN_DRAIN, value=1)
     sda = machine.Pin(c["sda"], machine.Pin.OPEN_DRAIN, value=1)
@@ -114,7 +117,8 @@ def connect(app):
         imu = open_imu(hw.i2c(), c.get("chip"), c.get("address"), c.get("rate_hz", 50),
                        c.get("range_g", 4), gyro, _BATCH)
     except (OSError, IMUError) as e:
-        app._fault("no_imu", "no IMU: %s" % e)
+        app.faults["no_imu"] += 1
+        report(app, "no_imu", "no IMU: %s" % e)
         return False
     # wake about once a second, and well before the FIFO can fill up
     wm = min(imu.capacity // 2, max(1, int(imu.rate_hz)), _BATCH * 4)
@@ -160,3 +164,18 @@ def reinit(app):
         except (OSError, IMUError):
             pass
     app.imu = None          # back to looking for it, with the blink code
+
+
+def report(app, kind, msg):
+    now = time.ticks_ms()
+    app._fault_n[kind] = app._fault_n.get(kind, 0) + 1
+    last = app._fault_t.get(kind)
+    if kind == "no_imu":
+        print("retrostep:", msg, "(retrying)")     # the reason, at every attempt
+    if last is None or time.ticks_diff(now, last) >= _FAULT_GAP_MS:
+        if kind != "no_imu":
+            print("retrostep:", msg)
+        app._fault_t[kind] = now
+        app.record({"type": "fault", "t": now, "ago_ms": 0, "kind": kind,
+                    "n": app._fault_n[kind], "msg": msg[:60]})
+        app._fault_n[kind] = 0

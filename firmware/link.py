@@ -52,7 +52,7 @@ class _Wake:
 
     def _close(self):
         self.lk = None
-        _drop("link_session", "store_io")
+        _drop("link_session", "link_more", "store_io")
 
     def on_samples(self, buf, n, stride, t_ms):
         lk = self.lk

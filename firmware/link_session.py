@@ -11,7 +11,8 @@ for a while, so between syncs none of this takes heap. On the same serial port a
                   the next raw sample, "get_settings" () -> dict, "set_settings" (dict)
                   -> dict (raises ValueError), "seen" () on each valid frame;
                   settings default to the store's; "app": the counting loop, which
-                  then answers info, settings and stream itself (see _APP)
+                  then answers info, settings and stream itself (see _APP, here
+                  and in link_more.py)
         inp, out  byte streams (default sys.stdin.buffer / sys.stdout.buffer)
     session(app, inp) a Link that serves the counting loop `app` (what link.py makes)
     lk.on_input()                     reads and answers what the host sent (call it when
@@ -19,7 +20,11 @@ for a while, so between syncs none of this takes heap. On the same serial port a
                                       (Ctrl-C) raises KeyboardInterrupt, so the REPL (and
                                       mpremote) work
     lk.streaming                      True while the host records raw samples
-    lk.send_samples(buf, count, stride, first_index)   one batch of raw samples (int array)
+    lk.on_samples(buf, n, stride, t_ms)   one batch of raw samples (int array) while streaming
+
+The commands a sync uses are answered here; the others (SET_SETTINGS, STREAM_START/STOP,
+CALIBRATE, REBOOT, and unknown ones) by link_more.py, loaded for them and dropped after
+(kept while streaming).
 
 A request that finds the heap short is answered ERR failed "out of memory" with seq
 0xFFFF, which matches no request: the host asks again after its timeout, and the link
@@ -69,7 +74,7 @@ import json
 import select
 import struct
 import sys
-from binascii import a2b_base64, b2a_base64, crc32
+from binascii import b2a_base64, crc32
 
 from micropython import const
 
@@ -80,22 +85,30 @@ _C_ACK = const(0x03)
 _C_SET_TIME = const(0x04)
 _C_BOOTS = const(0x05)
 _C_GET_SETTINGS = const(0x06)
-_C_SET_SETTINGS = const(0x07)
-_C_STREAM_START = const(0x08)
-_C_STREAM_STOP = const(0x09)
-_C_CALIBRATE = const(0x0A)
-_C_REBOOT = const(0x0B)
-_C_STREAM = const(0x40)
 _C_ERR = const(0x7F)
 _E_GARBAGE = const(1)
 _E_CRC = const(2)
-_E_UNKNOWN = const(3)
 _E_VERSION = const(4)
 _E_ARG = const(5)
 _E_FAILED = const(6)
 
-_MAX_LINE = const(700)      # longest request line accepted
-_REC_BYTES = const(1024)    # record bytes per RECORDS reply (~1.4 KB line)
+_MAX_LINE = const(700)      # longest request line accepted (characters)
+_REC_BYTES = const(512)     # record bytes per RECORDS reply (~0.7 KB line)
+
+
+def _sextet(c):
+    # a base64 character's value; -1: not one
+    if 65 <= c <= 90:       # A-Z
+        return c - 65
+    if 97 <= c <= 122:      # a-z
+        return c - 71
+    if 48 <= c <= 57:       # 0-9
+        return c + 4
+    if c == 43:             # +
+        return 62
+    if c == 47:             # /
+        return 63
+    return -1
 
 
 class Link:
@@ -107,12 +120,16 @@ class Link:
         self.out = out if out is not None else sys.stdout.buffer
         self.streaming = False
         self.errors = 0             # bad frames received
-        # the request line and one frame (header, payload, CRC): made with the session, so
-        # one that finds no room for them is not made at all (link.py; the host asks again)
-        self._line = bytearray(_MAX_LINE)
-        self._n = 0
-        self._over = False
+        # one frame (header, payload, CRC), a request's as it is decoded and then the
+        # reply's: made with the session, so one that finds no room for it is not made at
+        # all (link.py; the host asks again)
         self._body = bytearray(_REC_BYTES + 16)
+        self._n = 0                 # characters on the line so far
+        self._k = 0                 # bytes decoded into _body
+        self._acc = 0               # base64: the bits of the group so far,
+        self._q = 0                 # its characters,
+        self._pad = 0               # and the "=" among them
+        self._bad = None            # why the line is not a frame
         self._sseq = 0
         self._more = select.poll()  # whether more input is waiting (on_input)
         self._more.register(self.inp, select.POLLIN)
@@ -159,27 +176,65 @@ class Link:
         return True
 
     def feed_byte(self, b):
-        """One received byte: frames are handled at their newline."""
+        """One received byte. A frame's base64 is decoded into the frame buffer as it comes
+        (the line itself is never held), and the frame is handled at its newline."""
         if b == 3:
             raise KeyboardInterrupt
         if b == 10 or b == 13:
-            if self._over:
-                self.errors += 1
-                self._err(0xFFFF, _E_GARBAGE, "line too long")
-            elif self._n:
+            if self._n:
                 try:
-                    self._handle(memoryview(self._line)[:self._n])
+                    self._end_line()
                 except MemoryError:
                     # short of heap right now (a reply, the store's sync code):
                     # the host is told and retries; the link and the counting go on
                     self._oom()
-            self._n = 0
-            self._over = False
-        elif self._n < _MAX_LINE:
-            self._line[self._n] = b
-            self._n += 1
+            self._n = self._k = self._q = self._pad = 0
+            self._bad = None
+            return
+        n = self._n + 1
+        self._n = n
+        if self._bad is not None:
+            return
+        if n > _MAX_LINE:
+            self._bad = "line too long"
+        elif n == 1:
+            if b != 126:    # "~"
+                self._bad = "not a frame"
+        elif b == 61:       # "=": padding, at the end of the last group only
+            self._pad += 1
+            self._group(0)
+        elif self._pad:
+            self._bad = "bad frame encoding"
         else:
-            self._over = True
+            v = _sextet(b)
+            if v < 0:
+                self._bad = "bad frame encoding"
+            else:
+                self._group(v)
+
+    def _group(self, v):
+        # four characters make three bytes (fewer after "=")
+        self._acc = (self._acc << 6) | v
+        self._q += 1
+        if self._q == 4:
+            a = self._acc
+            k = self._k
+            b = self._body
+            b[k] = a >> 16
+            b[k + 1] = (a >> 8) & 0xFF
+            b[k + 2] = a & 0xFF
+            self._k = k + 3 - self._pad
+            self._acc = 0
+            self._q = 0
+
+    def _end_line(self):
+        if self._q or self._pad > 2:
+            self._bad = self._bad or "bad frame encoding"
+        if self._bad is not None:
+            self.errors += 1
+            self._err(0xFFFF, _E_GARBAGE, self._bad)
+        else:
+            self._handle(self._k)
 
     def _oom(self):
         import gc
@@ -190,16 +245,11 @@ class Link:
         except MemoryError:
             pass
 
-    def _handle(self, line):
-        if line[0] != 126:  # "~"
-            self.errors += 1
-            self._err(0xFFFF, _E_GARBAGE, "not a frame")
-            return
-        try:
-            body = a2b_base64(line[1:])
-        except ValueError:
-            body = b""
-        if len(body) < 8:
+    def _handle(self, n):
+        # the request is self._body[:n]; the reply goes into the same buffer, so the
+        # command gets a copy of its (short) payload
+        body = memoryview(self._body)[:n]
+        if n < 8:
             self.errors += 1
             self._err(0xFFFF, _E_GARBAGE, "bad frame encoding")
             return
@@ -207,7 +257,7 @@ class Link:
             self.errors += 1
             self._err(0xFFFF, _E_CRC, "crc mismatch")
             return
-        ver, seq, cmd = struct.unpack("<BHB", body)
+        ver, seq, cmd = struct.unpack("<BHB", body[:4])
         seen = self.handlers.get("seen")
         if seen:
             seen()
@@ -216,7 +266,7 @@ class Link:
             self._err(seq, _E_VERSION, str(PROTO))
             return
         try:
-            self._command(seq, cmd, body[4:-4])
+            self._command(seq, cmd, bytes(body[4:-4]))
         except ValueError as e:
             self._err(seq, _E_ARG, str(e))
         except (OSError, KeyError, TypeError) as e:
@@ -265,63 +315,23 @@ class Link:
         elif cmd == _C_GET_SETTINGS:
             h = _handler(self, "get_settings")
             _json(self, seq, cmd, h() if h else st.settings)
-        elif cmd == _C_SET_SETTINGS:
-            try:
-                new = json.loads(bytes(p))
-            except ValueError:
-                raise ValueError("settings must be a JSON object")
-            if not isinstance(new, dict):
-                raise ValueError("settings must be a JSON object")
-            h = _handler(self, "set_settings")
-            if h:
-                _json(self, seq, cmd, h(new))
-            else:
-                st.set_settings(new)
-                _json(self, seq, cmd, st.settings)
-        elif cmd == _C_STREAM_START:
-            h = _handler(self, "stream")
-            meta = h(True) if h else {}
-            self._sseq = 0
-            self.streaming = True
-            _json(self, seq, cmd, meta)
-        elif cmd == _C_STREAM_STOP:
-            self.streaming = False
-            h = _handler(self, "stream")
-            if h:
-                h(False)
-            self._send(seq, cmd | 0x80, b"")
-        elif cmd == _C_CALIBRATE:
-            h = _handler(self, "calibrate")
-            if not h:
-                self._err(seq, _E_FAILED, "this board has no calibration")
-                return
-            _json(self, seq, cmd, h())
-        elif cmd == _C_REBOOT:
-            self._send(seq, cmd | 0x80, b"")
-            st.close()
-            h = _handler(self, "reboot")
-            if h:
-                h()
         else:
-            self._err(seq, _E_UNKNOWN, "unknown command 0x%02x" % cmd)
+            self._rare(seq, cmd, p)
 
-    # ---- raw samples -----------------------------------------------------------------
-    def send_samples(self, buf, count, stride, first_index):
-        """A batch of raw samples (ints, `stride` channels each) while streaming."""
-        if not self.streaming or count <= 0:
-            return
-        b = self._body
-        n = min(count * stride, (len(b) - 13) // 2)
-        struct.pack_into("<IB", b, 4, first_index & 0xFFFFFFFF, stride)
-        for i in range(n):
-            struct.pack_into("<h", b, 9 + 2 * i, buf[i])
-        self._frame(self._sseq, _C_STREAM, 5 + 2 * n)
-        self._sseq = (self._sseq + 1) & 0xFFFF
+    def _rare(self, seq, cmd, p):
+        # settings changes, raw streaming, calibration, reboot and unknown commands: not
+        # part of a sync, so their code (link_more.py) is loaded for them and dropped
+        # after (kept while streaming, whose frames it sends)
+        import link_more
+        try:
+            link_more.command(self, seq, cmd, p)
+        finally:
+            if not self.streaming:
+                sys.modules.pop("link_more", None)
 
     def on_samples(self, buf, n, stride, t_ms):
         if self.streaming:
-            h = self.handlers.get("index")
-            self.send_samples(buf, n, stride, h() if h else 0)
+            sys.modules["link_more"].on_samples(self, buf, n, stride)
 
 
 def _json(lk, seq, cmd, obj):
@@ -341,7 +351,6 @@ def _handler(lk, name):
 # settings the host may read and change, with their defaults (the type is checked)
 SETTINGS = {"retro_goal": 400, "retro_long_s": 300, "retro_long_steps": 500,
             "retro_pause_s": 20, "cues": 1, "fall_detect": 1, "forward_axis": ""}
-_AXES = ("", "+x", "-x", "+y", "-y", "+z", "-z")
 
 
 def _info(app):
@@ -356,48 +365,8 @@ def _get_settings(app):
     return d
 
 
-def _set_settings(app, new):
-    for k in new:
-        if k not in SETTINGS:
-            raise ValueError("unknown setting " + str(k))
-        if type(new[k]) is not type(SETTINGS[k]):
-            raise ValueError("setting %s must be %s" % (k, type(SETTINGS[k]).__name__))
-        if k == "forward_axis" and new[k] not in _AXES:
-            raise ValueError("forward_axis must be one of +x -x +y -y +z -z")
-        if k != "forward_axis" and new[k] < 0:
-            raise ValueError("setting %s must be 0 or more" % k)
-    for k in new:
-        app.settings[k] = new[k]
-    app.save_settings()
-    for m in app.modules.values():
-        f = getattr(m, "on_settings", None)
-        if f:
-            f(app.settings)
-    return _get_settings(app)
-
-
-def _stream(app, on):
-    if not on:
-        app.release("stream")
-        return {}
-    app.hold_awake("stream")   # lightsleep would stop the samples
-    imu = app.imu
-    return {"rate_hz": app.rate_hz, "lsb_per_g": app.lsb_per_g, "stride": app.stride,
-            "imu": imu.name if imu else None, "range_g": getattr(imu, "range_g", None),
-            "lsb_per_dps": getattr(imu, "lsb_per_dps", None), "board": app.board_name,
-            "placement": app.cfg.get("placement"),
-            "forward_axis": app.settings.get("forward_axis") or
-            app.cfg.get("mount", {}).get("forward_axis")}
-
-
 # what the link answers from the counting loop's state (handlers["app"])
-_APP = {"info": _info, "get_settings": _get_settings, "set_settings": _set_settings,
-        "stream": _stream}
-
-
-def _reset():
-    import machine
-    machine.reset()
+_APP = {"info": _info, "get_settings": _get_settings}
 
 
 def session(app, inp):
@@ -408,5 +377,5 @@ def session(app, inp):
         raise RuntimeError("the link needs the store module")
     # "app": identify, settings and streaming are answered from the loop's state (_APP)
     return Link(st, {"board": app.board_name, "fw": counting.FW_VERSION, "uid": app.uid},
-                {"app": app, "calibrate": app.start_calibration, "reboot": _reset,
+                {"app": app, "calibrate": app.start_calibration,
                  "seen": app.host_seen, "index": lambda: app.det.n if app.det else 0}, inp)

@@ -17,9 +17,10 @@ OPTIONAL = ("store", "link", "retro", "fall")
 def main():
     import board
     cfg = board.load()
+    hw = Hardware(cfg)          # its pins, made by board.pins()
     board = None
     counting._drop("board")     # needed again only to connect the IMU and to calibrate
-    app = counting.Pedometer(cfg, Hardware(cfg))
+    app = counting.Pedometer(cfg, hw)
     print("retrostep %s on %s (%s)" % (counting.FW_VERSION, app.board_name, app.uid))
     # the IMU driver, detector and buffers first, while the heap is still in one piece
     app.attach_modules(OPTIONAL, app.start_imu())

@@ -73,18 +73,19 @@ def room(app):
 
 def _fits(app, names):
     gc.collect()
-    spare = None
+    made = spare = None
     try:
         for m in names:
             __import__(m)
-        spare = bytearray(_SPARE)   # held while the trial runs
         if "link_session" in names:
-            sys.modules["link_session"].session(app, app.modules["link"].inp)
+            made = sys.modules["link_session"].session(app, app.modules["link"].inp)
+        # then what the work leaves about (a reply's garbage, a new driver), beside it
+        spare = bytearray(_SPARE)
         return True
     except MemoryError:
         return False
     finally:
-        spare = None
+        made = spare = None
         counting._drop(*names)
 
 

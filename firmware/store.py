@@ -131,7 +131,9 @@ class Store:
         self._rh = bytearray(_HDR)
         self._defaults = dict(settings_defaults or {})
         self.settings = dict(self._defaults)
-        self._index = []            # [k, first_seq, last_seq] of stored closed segments
+        # k, first_seq, last_seq of each stored closed segment, one after the other in one
+        # flat list: a month of segments costs 12 bytes each, not a list of its own
+        self._index = []
         _io()                       # store_load uses store_io's open_seg: collect, load it first
         import store_load
         store_load.load(self)
@@ -244,7 +246,7 @@ class Store:
         if self._used > self._saved_used or self._dirty:
             self._write_seg()     # the full segment must be on flash before it is left
         if self._first:
-            self._index.append([self._k, self._first, self.next_seq - 1])
+            self._index += (self._k, self._first, self.next_seq - 1)
         self._k += 1
         self._used = self._saved_used = 0
         self._first = 0
@@ -344,8 +346,9 @@ class Store:
 
     def _prune(self):
         idx = self._index
-        while len(idx) >= MAX_SEGS:
-            k, first, last = idx.pop(0)
+        while len(idx) >= 3 * MAX_SEGS:
+            k, first, last = idx[0], idx[1], idx[2]
+            del idx[:3]
             if last > self.acked:
                 # full before the host fetched these: oldest go first, and the loss is counted
                 self.dropped += last - max(first - 1, self.acked)
@@ -358,7 +361,7 @@ class Store:
     # ---- sync ------------------------------------------------------------------------
     def first_seq(self):
         if self._index:
-            return self._index[0][1]
+            return self._index[1]
         return self._first or self.next_seq
 
     def read_since(self, n, buf):

