@@ -115,6 +115,26 @@ _E_END = const(3000)        # ... if its signal had this mean square |a|^2 devia
 _C_LOOSE = const(250)       # stride correlation of a loose rhythm (a walk with a turn) kept for that
 
 
+@micropython.viper
+def _acorr(ac: ptr32, h: ptr16, i: int, win: int, mask: int, lmin: int, top: int, d: int):
+    # The autocorrelation's update for sample i (deviation d), the detector's hottest loop:
+    # viper, machine integers and the arrays' memory read directly. ptr16 reads unsigned:
+    # each history value is sign-extended by hand; ac's 32-bit words wrap as int32 does
+    # (a read-modify-write keeps their bits on 32- and 64-bit ports alike).
+    old = ((h[(i - win) & mask] + 0x8000) & 0xFFFF) - 0x8000
+    ac[0] += d * d - old * old
+    j = i - lmin
+    k = j - win
+    lag = lmin
+    while lag <= top:
+        hj = ((h[j & mask] + 0x8000) & 0xFFFF) - 0x8000
+        hk = ((h[k & mask] + 0x8000) & 0xFFFF) - 0x8000
+        ac[lag] += d * hj - old * hk
+        j -= 1
+        k -= 1
+        lag += 1
+
+
 def _pow2_at_least(x):
     # smallest power of two >= x (construction only)
     p = 1
@@ -454,16 +474,7 @@ class StepDetector:
         h = self._hist
         h[i & mask] = d
         # running autocorrelation over the last `win` samples: add the new, drop the old
-        win = self._win
-        ac = self._ac
-        old = h[(i - win) & mask]
-        ac[0] += d * d - old * old
-        j = i - self._lmin
-        k = j - win
-        for lag in range(self._lmin, self._top + 1):
-            ac[lag] += d * h[j & mask] - old * h[k & mask]
-            j -= 1
-            k -= 1
+        _acorr(self._ac, h, i, self._win, mask, self._lmin, self._top, d)
         self._i = (i + 1) & _IDX_MASK
         if i & 3 == 0:
             self._rhythm()
