@@ -16,6 +16,17 @@ from array import array
 import stepdetect
 
 
+def end_stretch(det, idx, dirs, tot):
+    # a stretch (or the input) ends: a short walk still waiting is credited, its events
+    # printed, and the stretch's totals added to the run's
+    det.flush()
+    k = det.read(idx, dirs)
+    for i in range(k):
+        print("E", idx[i], dirs[i])
+    for i, v in enumerate((det.steps, det.forward, det.backward, det.unknown, det.n)):
+        tot[i] += v
+
+
 def main():
     a = sys.argv
     path = a[1]
@@ -47,12 +58,7 @@ def main():
                 seg += 1
                 if seg >= len(lengths):
                     break
-                det.flush()     # the stretch ends: a short walk still waiting is credited
-                k = det.read(idx, dirs)
-                for i in range(k):
-                    print("E", idx[i], dirs[i])
-                for i, v in enumerate((det.steps, det.forward, det.backward, det.unknown, det.n)):
-                    tot[i] += v
+                end_stretch(det, idx, dirs, tot)
                 det.reset()
                 print("S")
                 left = lengths[seg]
@@ -72,12 +78,7 @@ def main():
             if det.steps - last != k:
                 print("X lost events")
             last = det.steps
-    det.flush()             # the input ends: a short walk still waiting is credited
-    k = det.read(idx, dirs)
-    for i in range(k):
-        print("E", idx[i], dirs[i])
-    for i, v in enumerate((det.steps, det.forward, det.backward, det.unknown, det.n)):
-        tot[i] += v
+    end_stretch(det, idx, dirs, tot)
     print("T", tot[0], tot[1], tot[2], tot[3], tot[4])
 
 
