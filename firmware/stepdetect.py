@@ -474,7 +474,8 @@ class StepDetector:
         h = self._hist
         h[i & mask] = d
         # running autocorrelation over the last `win` samples: add the new, drop the old
-        _acorr(self._ac, h, i, self._win, mask, self._lmin, self._top, d)
+        # (viper's pointers take the arrays as they are)
+        _acorr(self._ac, h, i, self._win, mask, self._lmin, self._top, d)  # pyright: ignore[reportArgumentType]
         self._i = (i + 1) & _IDX_MASK
         if i & 3 == 0:
             self._rhythm()
