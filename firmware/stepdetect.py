@@ -388,15 +388,11 @@ class StepDetector:
             return
         self._period = self._pp
         self._pp = 0
-        self._ncand = 0
-        self._nreal = 0
-        self._nfill = 0
-        self._run0 = 0
+        self._drop_queue()
         self._rescan()
         self._end()
         self._period = 0
-        self._ncand = 0
-        self._nreal = 0
+        self._drop_queue()
 
     def _end(self, cut=False):
         # A walk ends (it went quiet, or the input ends: cut): its queued steps are
@@ -406,9 +402,7 @@ class StepDetector:
             self._credit(self._run0)
         if cut and self._counting:
             self._cut_off()
-        self._bdir = DIR_UNKNOWN
-        self._bsum = 0
-        self._bk = 0
+        self._new_bout()
 
     def read(self, idx_out, dir_out):
         k = self.pending
@@ -903,13 +897,8 @@ class StepDetector:
                 self._emit(t, d)
                 return
             self._counting = 0
-            self._bdir = DIR_UNKNOWN
-            self._bsum = 0
-            self._bk = 0
-            self._ncand = 0
-            self._nreal = 0
-            self._nfill = 0
-            self._run0 = 0
+            self._new_bout()
+            self._drop_queue()
         if self._walking and self._ncand and gap * 10 < p * 6:
             # an extra crossing inside a rhythm (a heel's double bump): not a step
             return
@@ -951,11 +940,20 @@ class StepDetector:
         d = self._bdir
         for j in range(first, self._ncand):
             self._emit(c[j], d)
+        self._drop_queue()
+        self._counting = 1
+
+    def _drop_queue(self):
         self._ncand = 0
         self._nreal = 0
         self._nfill = 0
         self._run0 = 0
-        self._counting = 1
+
+    def _new_bout(self):
+        # the next walk's direction is its own
+        self._bdir = DIR_UNKNOWN
+        self._bsum = 0
+        self._bk = 0
 
     def _queue(self, t, r):
         c = self._cand
