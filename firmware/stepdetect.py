@@ -211,6 +211,9 @@ class StepDetector:
         self._prun = int(ri * 8 * 60 / _RUN_SPM)
         self._hold = int(ri * _HOLD_S)
         self._erun = _RUN_E if placement in (P_WAIST, P_LOWER_BACK) else 1 << 29
+        # a run of steps whose rhythm faded as it stopped is a short walk, except where
+        # the hands make such runs without walking (typing, gestures)
+        self._fade = placement > P_UPPER_ARM
         from math import exp, pi
         self._lpc = int(256 * (1 - exp(-2 * pi * _LPF_HZ / ri)) + 0.5)   # the low-pass's coefficient, of 256
         self._fax = forward_axis if forward_axis > 0 else -forward_axis
@@ -279,6 +282,7 @@ class StepDetector:
         self._pp = 0              # a loose rhythm's period (not walking)
         self._nreal = 0           # candidates in the current run, seen, not filled in
         self._nfill = 0           # ... and filled in
+        self._eq = 0              # the signal's mean square when the last was queued
         self._run0 = 0            # where the current run starts in the queue
         self._gx = 0              # gyro counts summed over a decimation
         self._gy = 0
@@ -356,7 +360,7 @@ class StepDetector:
         short to have been confirmed yet is credited if its steps kept a rhythm."""
         if self._walking:
             self._end(True)
-        elif self._pp:
+        elif self._pp or self._nreal:
             self._loose()
         return self.pending
 
@@ -381,24 +385,33 @@ class StepDetector:
             t = (t + p) & _IDX_MASK
 
     def _loose(self):
-        # Activity that never kept a rhythm firm enough to start a walk has ended (or the
-        # input has): with its loose period, the step filter runs over the history, and
-        # four or more steps in that rhythm are a short walk.
+        # Activity that was not counted has ended (or the input has). Steps still queued
+        # in a rhythm that faded as the walk stopped are a short walk. Failing that, with
+        # a loose rhythm's period (a walk with a turn) the step filter runs over the
+        # history, and four or more steps in it are a short walk.
         if self._counting:
             return
-        self._period = self._pp
-        self._pp = 0
-        self._drop_queue()
-        self._rescan()
-        self._end()
+        if self._fade and self._nreal >= _RUN_END and self._eq >= _E_END:
+            self._end()
+        elif self._pp:
+            self._period = self._pp
+            self._drop_queue()
+            self._rescan()
+            self._end()
+        else:
+            return
         self._period = 0
+        self._pp = 0
         self._drop_queue()
 
     def _end(self, cut=False):
         # A walk ends (it went quiet, or the input ends: cut): its queued steps are
         # credited if enough of them kept its rhythm. A short walk is over before eight
-        # steps could confirm it. The next walk's direction is its own.
-        if not self._counting and self._nreal >= _RUN_END and self._ac[0] >= _E_END * self._win:
+        # steps could confirm it; its signal has faded by now, unless the input is cut,
+        # so its level is the one its last step came with. The next walk's direction
+        # is its own.
+        if not self._counting and self._nreal >= _RUN_END and (
+                self._ac[0] >= _E_END * self._win or self._fade and self._eq >= _E_END):
             self._credit(self._run0)
         if cut and self._counting:
             self._cut_off()
@@ -547,7 +560,7 @@ class StepDetector:
         if e < (_EMIN_HOLD if self._walking else _EMIN) * self._win:
             if self._walking:
                 self._end()
-            elif self._pp:
+            elif self._pp or self._nreal:
                 self._loose()
             self._corr = 0
             self._walking = 0
@@ -917,6 +930,7 @@ class StepDetector:
                 self._nfill += 1
         self._queue(t, r)
         self._nreal += 1
+        self._eq = self._ac[0] // self._win
         if self._nreal >= _RUN and self._walking:
             self._credit(self._run0)
 

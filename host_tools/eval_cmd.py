@@ -18,8 +18,10 @@ Each DIR holds a `manifest.json` and traces (README, "Trace format"). Scoring:
 
 `--reverse` adds the time-reversed copy of every recording with steps and a direction
 (host_tools/sim/reverse.py: walking backward is close to walking forward played
-backwards), as a dataset named `<dataset>~reversed`; `--retro-day` adds the retro-day
-figure (host_tools/retro_day.py).
+backwards), as a dataset named `<dataset>~reversed`; `--standing` adds every walk with
+the wearer standing still for 4 s before and after it (`<dataset>~standing`: the
+recordings end on their last step, where the input ends; at home a short walk ends in
+standing); `--retro-day` adds the retro-day figure (host_tools/retro_day.py).
 
 From a script: `evaluate(dirs, interpreter="cpython")` returns the same figures.
 """
@@ -41,6 +43,9 @@ SHORT_WALK = (5, 20)      # true steps of a short walk
 SHORT_MISSED_MIN = 6      # a short walk of this many steps must not be missed entirely
 RUN_MIN_STEPS = 8
 REVERSED = "~reversed"
+STANDING = "~standing"
+STAND_S = 4.0             # standing still before and after a walk (--standing)
+STAND_NOISE_G = 0.003     # an accelerometer's noise at rest, g rms
 MATCH_TOL_MS = 250.0
 DIR_UNKNOWN, DIR_FORWARD, DIR_BACKWARD = 0, 1, 2
 
@@ -146,15 +151,44 @@ def reversed_recording(rec, tr):
                    step_dir=step_dir), tr2
 
 
+def standing_recording(rec, tr, seconds: float = STAND_S):
+    """A walk with the wearer standing still for `seconds` before and after it, as a short
+    walk at home is: gravity as the walk's first and last samples have it (scaled to 1 g),
+    an accelerometer's noise, the gyro at rest. The trials end on their last step, so
+    the walk's end is otherwise the input's end (the detector's flush)."""
+    import copy
+    import zlib
+    from dataclasses import replace
+    t, d = tr.t_ms, tr.data
+    dt = float(np.median(np.diff(t))) if len(t) > 1 else 10.0
+    n = int(round(seconds * 1000.0 / dt))
+    rng = np.random.default_rng(zlib.crc32(rec.file.encode()))
+
+    def still(row):
+        x = np.zeros(d.shape[1])
+        g = row[:3]
+        x[:3] = g / max(1e-6, float(np.linalg.norm(g)))
+        out = np.tile(x, (n, 1))
+        out[:, :3] += rng.normal(0.0, STAND_NOISE_G, (n, 3))
+        return out
+
+    tr2 = copy.copy(tr)
+    tr2.data = np.vstack([still(d[0]), d, still(d[-1])]).astype(d.dtype)
+    shift = n * dt - float(t[0])     # the new trace starts at 0
+    tr2.t_ms = np.concatenate([dt * np.arange(n), t + shift, t[-1] + shift + dt * np.arange(1, n + 1)])
+    step_ms = None if rec.step_ms is None else [x + shift for x in rec.step_ms]
+    return replace(rec, step_ms=step_ms), tr2
+
+
 def _eval_one(task) -> dict:
     """One recording's row; a recording that cannot be read or run is a row with "failed"
     (the message) instead of its figures, so the others are still scored."""
     import warnings
-    dataset, rec, interpreter, rate_hz, keep_events, strict, rev = task
+    dataset, rec, interpreter, rate_hz, keep_events, strict, copy = task
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            row = _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, rev)
+            row = _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, copy)
         except UserError as e:
             row = _failed_row(dataset, rec, str(e))
         except Exception as e:   # a bug, but the run's other recordings still count
@@ -170,12 +204,15 @@ def _failed_row(dataset, rec, msg: str) -> dict:
             "failed": msg}
 
 
-def _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, rev=False) -> dict:
+def _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, copy="") -> dict:
+    # copy: "" the recording as it is, REVERSED or STANDING the copy of that name
     from .detector_run import LSB_PER_G, prepare, run_prepared
     from .trace import read_trace
     tr = read_trace(rec.path, strict=strict, cache=True)
-    if rev:
+    if copy == REVERSED:
         rec, tr = reversed_recording(rec, tr)
+    elif copy == STANDING:
+        rec, tr = standing_recording(rec, tr)
     placement = rec.placement
     own = tr.meta.get("placement")
     if placement == "unknown":
@@ -231,11 +268,17 @@ def reversible(rec) -> bool:
     return rec.steps > 0 and rec.direction in ("forward", "backward")
 
 
+def is_walk(rec) -> bool:
+    """A recording of walking (a bout the wearer can stand still around)."""
+    return rec.steps > 0 and gait(rec.activity or "") == "walking"
+
+
 def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: bool = False,
              rate_hz: float | None = None, keep_events: bool = False,
-             strict: bool = True, reverse: bool = False) -> EvalResult:
+             strict: bool = True, reverse: bool = False, standing: bool = False) -> EvalResult:
     """Run the detector over every recording listed in each folder's manifest and score it;
-    with reverse=True, the time-reversed copies too (dataset `<name>~reversed`).
+    with reverse=True, the time-reversed copies too (dataset `<name>~reversed`); with
+    standing=True, every walk with standing still before and after (`<name>~standing`).
     A recording that cannot be read is a row with "failed" (its message); the summary
     scores the others and counts these as n_failed. `strict=False` reads traces leniently."""
     from .trace import read_manifest
@@ -250,13 +293,12 @@ def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: boo
             raise UserError(f"{d}: dataset {m.dataset!r} given twice")
         names.append(m.dataset)
         for rec in m.recordings:
-            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events, strict, False))
-        if reverse:
-            names.append(m.dataset + REVERSED)
-            for rec in m.recordings:
-                if reversible(rec):
-                    tasks.append((m.dataset + REVERSED, rec, interpreter, rate_hz, keep_events,
-                                  strict, True))
+            tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events, strict, ""))
+        for copy, wanted, keep in ((REVERSED, reverse, reversible), (STANDING, standing, is_walk)):
+            if wanted:
+                names.append(m.dataset + copy)
+                tasks += [(m.dataset + copy, rec, interpreter, rate_hz, keep_events, strict, copy)
+                          for rec in m.recordings if keep(rec)]
     order = {(t[0], t[1].file): i for i, t in enumerate(tasks)}   # manifest order
     # longest first keeps both workers busy to the end
     tasks.sort(key=lambda t: -t[1].path.stat().st_size)
@@ -481,6 +523,9 @@ def add_parser(sub):
                         " a warning, instead of failing that recording")
     p.add_argument("--reverse", action="store_true",
                    help="also score the time-reversed copy of every walk (as backward walking)")
+    p.add_argument("--standing", action="store_true",
+                   help="also score every walk with the wearer standing still for"
+                        f" {STAND_S:.0f} s before and after it (a short walk at home)")
     p.add_argument("--retro-day", action="store_true",
                    help="also splice the walks with a known forward axis into retro days and"
                         " score the backward steps found (host_tools/retro_day.py)")
@@ -496,7 +541,7 @@ def run(args) -> int:
     js = check_output(args.json, "--json") if args.json else None
     res = evaluate(args.dirs, interpreter=args.interpreter, workers=args.workers,
                    progress=True, rate_hz=args.rate, strict=not args.lenient,
-                   reverse=args.reverse)
+                   reverse=args.reverse, standing=args.standing)
     for r in res.recordings:
         for w in r.get("warnings", []):
             print(f"retrostep eval: warning: {w}", file=sys.stderr)

@@ -5,7 +5,7 @@ Backward walking is their time-reversed copies (`retrostep eval --reverse`).
 """
 import pytest
 
-from host_tools.eval_cmd import REVERSED, evaluate
+from host_tools.eval_cmd import REVERSED, STANDING, evaluate
 from host_tools.paths import data_dir
 from host_tools.retro_day import RETRO_GOAL, retro_days
 
@@ -25,7 +25,7 @@ def _dirs():
 
 @pytest.fixture(scope="module")
 def scored():
-    res = evaluate(_dirs(), reverse=True)
+    res = evaluate(_dirs(), reverse=True, standing=True)
     return res.summary["datasets"]
 
 
@@ -55,6 +55,15 @@ def test_short_real_walks_are_counted(scored, placement):
     assert w["within_2_pct"] >= 95.0, w
     # of 6 or more steps, none missed at the waist; one turning walk (of 278) elsewhere
     assert w["missed"] <= (0 if placement == "waist" else 1), w
+
+
+@pytest.mark.parametrize("placement", ["waist", "front_pocket", "ankle", "wrist"])
+def test_short_real_walks_ending_in_standing_are_counted(scored, placement):
+    # as at home: the wearer stands still before and after; the walk's rhythm fades as
+    # it stops instead of being cut off by the input's end
+    w = scored["mocap_dev" + STANDING]["short_walks"][placement]["short_walks"]
+    assert w["within_2_pct"] >= 95.0, w
+    assert w["missed"] <= (1 if placement == "wrist" else 0), w
 
 
 @pytest.mark.parametrize("placement", ["waist", "front_pocket", "ankle"])
