@@ -408,13 +408,14 @@ class StepDetector:
         # A walk ends (it went quiet, or the input ends: cut): its queued steps are
         # credited if enough of them kept its rhythm. A short walk is over before eight
         # steps could confirm it; its signal has faded by now, unless the input is cut,
-        # so its level is the one its last step came with. The next walk's direction
-        # is its own.
+        # so its level is the one its last step came with. The next walk is confirmed
+        # afresh (its history rescanned) and its direction is its own.
         if not self._counting and self._nreal >= _RUN_END and (
                 self._ac[0] >= _E_END * self._win or self._fade and self._eq >= _E_END):
             self._credit(self._run0)
         if cut and self._counting:
             self._cut_off()
+        self._counting = 0
         self._new_bout()
 
     def read(self, idx_out, dir_out):
