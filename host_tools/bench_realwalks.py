@@ -3,7 +3,8 @@
 The recordings with a known forward axis (`ipol_dev`: lower back; `mocap_dev`: waist,
 front pocket, ankle, wrist) as `retrostep eval --reverse --retro-day` scores them:
 right / wrong / unknown shares of counted steps for forward walking and for the same
-walks time-reversed (backward), short walks of 5 to 20 steps, runs, arm gestures, and
+walks time-reversed (backward), short walks of 5 to 20 steps (as recorded, and with
+the wearer standing still before and after: `--standing`), runs, arm gestures, and
 the retro days spliced from them (host_tools/retro_day.py). Skipped, saying so, when the
 data folder is absent.
 """
@@ -13,16 +14,23 @@ SETS = ("ipol_dev", "mocap_dev")
 
 
 def run(quick: bool) -> dict:
-    from .eval_cmd import REVERSED, evaluate
+    from .eval_cmd import REVERSED, STANDING, evaluate
     from .paths import data_dir
     from .retro_day import DAY_STEPS, retro_days
     dirs = [data_dir() / s for s in SETS if (data_dir() / s / "manifest.json").exists()]
     if not dirs:
         return {"skipped": f"no ipol_dev or mocap_dev under {data_dir()}"}
-    res = evaluate(dirs, reverse=True)
+    res = evaluate(dirs, reverse=True, standing=True)
     out: dict = {}
     for name, s in res.summary["datasets"].items():
         back = name.endswith(REVERSED)
+        if name.endswith(STANDING):
+            for pl, f in s["short_walks"].items():
+                if "short_walks" in f:
+                    w = f["short_walks"]
+                    out[f"{name.replace(STANDING, '')} {pl} short walks ending in standing, within 2"] = \
+                        f"{w['within_2_pct']:.1f}% of {w['recordings']} ({w['missed']} missed)"
+            continue
         for key, a in s["direction_by_placement"].items():
             pl, gait, _ = key.split()
             if pl == "wrist" and gait == "running":
