@@ -83,9 +83,12 @@ _STRIDE_BIAS = (0, 150, 0, 150, 0, 400, 400, 0, 0, 0, 0, 400, 400)
 # the same strides reversed mirror each other, and the ankle's orbit has the trunk's
 # sense there (fitted by host_tools/fit_direction.py). The wrist's arm swing has no
 # real recording to check its orbit against: unknown, as at the hand, arm, neck, bag,
-# back pocket and foot.
+# back pocket and foot. The margin at the trunk (200) and the thigh's (_SWING_MARGIN)
+# leave a walk unknown whose first strides say little: energetic fast walking (130-146
+# steps a minute, mocap_dev's 'active' style) tells weakly at the trunk and thigh, and
+# a few such walks were told the wrong way at margins of 150 and 25.
 _DIR_SIGN = (-1, 0, 0, 0, 0, 0, 0, -1, -1, 0, 0, -1, 0)
-_DIR_MARGIN = (0, 0, 0, 0, 0, 0, 0, 150, 150, 0, 0, 150, 0)
+_DIR_MARGIN = (0, 0, 0, 0, 0, 0, 0, 200, 200, 0, 0, 150, 0)
 _SW_MARGIN = const(150)  # evidence against a walk's direction that switches it
 _NOEV = const(-32768)   # no direction evidence
 _LPF_HZ = const(5)      # the orbit's low-pass
@@ -105,7 +108,7 @@ _RUN_SPM = const(148)
 # sum(w * dw^2) / sum(|w| * dw^2), w summed over about 120 ms.
 _THIGH_SIGN = const(1)
 _THIGH_MARGIN = const(50)
-_SWING_MARGIN = const(25)
+_SWING_MARGIN = const(75)
 _THIGH_STRIDES = const(3)
 _GYRO_CLIP = const(1023)    # pitch rate clip, half degrees/s (512 deg/s)
 _AXIS_KB = const(8)         # the limb's axis and the gyro's offset: a mean over 10 s
