@@ -73,6 +73,14 @@ _FMIN_WALK = const(20)  # ... and to go on counting one (a long walk's softer st
 # How much a sensor there repeats per stride rather than per step (a leg or a swinging
 # arm carries it), lowering the evidence needed to read a lag as a stride.
 _STRIDE_BIAS = (0, 150, 0, 150, 0, 400, 400, 0, 0, 0, 0, 400, 400)
+# A swinging arm's jog: its swing can hide the steps from |a|^2 entirely (real elderly
+# jogs at the wrist, mocap_dev: a slow lag whose half is in anti-phase, as a slow walk's
+# step), but an arm that slow in a walk swings gently. At a lag of 0.65 s or more the
+# signal's mean square ((g^2/1024)^2) lowers the bar for a stride by 1 (of 1024) per
+# _JOG_E of it: a jog's 1.3M to 9M moves it 110 to 750, a real walk's there (99% of
+# readings under 1M, none over 3.5M) under 80 (5000 to 30000 count the same on
+# mocap_dev and bangle).
+_JOG_E = const(12000)
 
 # Direction. With the forward axis known, the (vertical, forward) orbit of a stride
 # tells: its sense flips under time reversal, and walking backward is close to walking
@@ -658,6 +666,9 @@ class StepDetector:
             t = 150
         else:
             t = 350
+        pl = self.placement
+        if lag >= self._l65 and (pl == P_WRIST or pl == P_HAND_SWINGING):
+            t -= e // (self._win * _JOG_E)
         return hv > (e >> 10) * (t + margin - self._bias)
 
     def _sustain(self, e):
