@@ -772,11 +772,11 @@ class StepDetector:
         # Whole steps, from step to step: both ends at the same phase of the gait, so no
         # part of a stride is cut off or counted twice.
         sg = self._dsign
-        if not sg or (p * 8 <= self._prun and not self._gmul):
-            # no model here, or running at the trunk: its orbit is a backward walk's
-            # (spring and mass, not a pendulum), and backward running is rare: unknown,
-            # not a guess. A limb's swing tells in running as well.
+        if not sg:
             return _NOEV
+        # running at the trunk: its orbit is a backward walk's (spring and mass, not a
+        # pendulum). A limb's swing tells in running as well.
+        run = p * 8 <= self._prun and not self._gmul
         ns = _THIGH_STRIDES * 2 if self._gmul else 2
         n = (t - self._tk[(self._tkn - ns) & 7]) & _IDX_MASK
         if n * 2 > p * ns * 3 or n * 3 < p * ns * 2:
@@ -862,6 +862,10 @@ class StepDetector:
         r = a // e
         if sg < 0:
             r = -r
+        if run:
+            # a runner's orbit says backward: forward running; the other way round
+            # (backward running?) is not told
+            return -r if r < 0 else _NOEV
         if r < 0 and en >= self._erun:
             # a strong stride whose orbit says backward: running (its orbit is
             # a backward walk's), not told

@@ -231,9 +231,10 @@ def test_a_front_pocket_tells_direction_however_the_phone_turns_in_it(roll):
 
 @pytest.mark.parametrize("placement", ["waist", "lower_back", "front_pocket", "ankle", "wrist"])
 def test_running_is_never_called_backward(placement):
-    # The trunk's orbit is a walk's: running (a spring and mass) reads as a backward walk
-    # there, so the trunk leaves running unknown. A leg's swing through the gyro tells in
-    # running too: forward, never backward.
+    # Running (a spring and mass) turns the trunk's orbit the other way from a walk's: a
+    # forward runner reads as a backward walker there, so over 148 steps/min the trunk
+    # tells that orbit forward and leaves the other unknown. A leg's swing through the
+    # gyro tells in running too: forward, never backward.
     steps = unknown = forward = 0
     for seed, (cadence, rate) in enumerate([(150, 50.0), (165, 100.0), (180, 52.0)]):
         tr = walk(seed, placement, "run", rate_hz=rate, steps=80, cadence_spm=cadence,
@@ -243,11 +244,12 @@ def test_running_is_never_called_backward(placement):
         steps += n
         unknown += u
         forward += f
-    if placement in ("front_pocket", "ankle"):
-        # (simulated running legs: 64-100% told; real runs, mocap_dev: 97-100%)
-        assert forward >= 0.6 * steps
+    if placement == "wrist":
+        assert unknown == steps
     else:
-        assert unknown >= 0.95 * steps
+        # (simulated running: 64-100% told, at the trunk 73%, 150 steps/min being at the
+        # running bound; real runs, mocap_dev: 84-100%)
+        assert forward >= 0.6 * steps
 
 
 def test_direction_is_unknown_without_the_mount():
