@@ -64,6 +64,15 @@ def test_real_runs_are_counted(scored, placement):
     assert abs(w["error_pct"]) <= 5.0, w
 
 
+@pytest.mark.parametrize("placement", ["waist", "front_pocket", "ankle", "wrist"])
+def test_standing_arm_gestures_give_few_false_steps(scored, placement):
+    # waving and raising the arms while standing (30 trials a placement): at most one
+    # false step a trial; at the wrist a wave is told from a walk's arm swing (_SPIN)
+    g = scored["mocap_dev"]["short_walks"][placement]["no_steps"]
+    assert g["recordings"] >= 30, g
+    assert g["per_recording"] <= 1.0, g
+
+
 def test_the_wrist_says_no_direction(scored):
     a = scored["mocap_dev"]["direction_by_placement"]["wrist walking forward"]
     assert a["unknown_pct"] == 100.0, a
