@@ -124,6 +124,17 @@ _AXIS_REST = const(4)       # ... and over 0.6 s while no walk goes on
 _RUN_END = const(4)         # candidates in rhythm that make a short walk, once it ends
 _E_END = const(3000)        # ... if its signal had this mean square |a|^2 deviation
 _C_LOOSE = const(250)       # stride correlation of a loose rhythm (a walk with a turn) kept for that
+# Arm gestures at the wrist (waving). Walking, the arm swings as a pendulum: its
+# accelerometer reads along the forearm (a pendulum's reads along its string), and the
+# body's bounce is vertical, along the hanging forearm too, so the acceleration keeps
+# its direction in the sensor while it grows and shrinks. A wave drives the forearm
+# faster than it would swing: its tangential acceleration and the turning forearm tilt
+# the acceleration far from its mean direction. Over the last ~2.5 s of motion, sin^2
+# of the angle from the slow mean, weighted by |a|^2: where a walk is confirmed, real
+# wrist walks read at most 0.31 (bangle; mocap_dev walks, turns and runs 0.25), waves
+# 0.40 or more (mocap_dev). Over 0.36, a rhythm at the wrist or in a hand is not credited.
+_SPIN = const(41)           # (of 64) a mean cos^2 under 0.64: sin^2 over 0.36
+_SPIN_ACT = const(50)       # |a|^2 deviation (g^2/1024) of a moving arm
 
 
 @micropython.viper
@@ -244,6 +255,7 @@ class StepDetector:
         # eight steps' inner indices: a stride's direction is read from them
         self._fh = array("h", bytes(2 * size if forward_axis else 2))
         self._tk = array("i", bytes(32))
+        self._arm = placement in (P_WRIST, P_HAND)   # where an arm's gesture is told (_turns)
         self._ev_idx = array("i", bytes(4 * _EV_SIZE))
         self._ev_dir = bytearray(_EV_SIZE)
         self._cand = array("i", bytes(4 * _CAND))
@@ -302,6 +314,10 @@ class StepDetector:
         self._uk = 0
         self._ub = 0
         self._wb = 0              # the pitch rate's offset (the gyro's zero rate), <<4
+        self._ux = 0              # the wrist's slow mean acceleration, g/1024 <<4
+        self._uy = 0
+        self._uz = 0
+        self._spin = 0            # how far it turns from it, over _SPIN when positive
         for i in range(len(self._fh)):
             self._fh[i] = 0
         for i in range(8):
@@ -484,6 +500,8 @@ class StepDetector:
         # the level follows the clipped signal, so impacts beyond the clip leave the
         # deviation centred on zero
         self._base = b + ((d << 4) >> self._kb)
+        if self._arm:
+            self._turns(x, y, z, m, d)
         if self._gmul:
             self._thigh(x, y, z, self._i & self._mask)
         elif self._fax:
@@ -501,6 +519,33 @@ class StepDetector:
         p = self._period
         if p:
             self._count(i, p)
+
+    def _turns(self, x, y, z, m, d):
+        # How far the wrist's acceleration (x, y, z: g/1024; m: |a|^2, g^2/1024) turns
+        # from its slow mean u (g/64), _SPIN: cos^2 of the angle between them, weighted
+        # by |a|^2 |u|^2, is q / n. An impact is taken at 8 g, its direction kept, so
+        # every product here stays a small int.
+        while m > 65536:
+            x >>= 1
+            y >>= 1
+            z >>= 1
+            m >>= 2
+        k = self._kb
+        ux = self._ux + (((x << 4) - self._ux) >> k)
+        uy = self._uy + (((y << 4) - self._uy) >> k)
+        uz = self._uz + (((z << 4) - self._uz) >> k)
+        self._ux = ux
+        self._uy = uy
+        self._uz = uz
+        # (only while the arm moves: a rest after a walk or a wave keeps what it was)
+        if -_SPIN_ACT <= d <= _SPIN_ACT:
+            return
+        ux >>= 8
+        uy >>= 8
+        uz >>= 8
+        q = (x * ux + y * uy + z * uz) >> 9
+        n = (m >> 4) * ((ux * ux + uy * uy + uz * uz) >> 4)
+        self._spin += ((n >> 6) * _SPIN - q * q - self._spin) >> (k + 1)
 
     @micropython.native
     def _forward(self, f, j):
@@ -958,6 +1003,10 @@ class StepDetector:
         # the direction their strides tell together (a walk's first strides, from
         # standing, are no stride's yet). The thigh's is read again now, over the
         # walk's latest strides.
+        if self._spin > 0:
+            # an arm's gesture (a wave) at the wrist, not a walk: its rhythm is dropped
+            self._drop_queue()
+            return
         c = self._cand
         ce = self._cev
         if self._gmul:
