@@ -297,6 +297,7 @@ class StepDetector:
         self._amp = 0             # running amplitude of the counting filter
         self._up = 0              # the counting filter is above its threshold
         self._last = 0            # inner index of the last candidate
+        self._done = 0            # ... and of the last step counted
         self._ncand = 0           # candidates queued (self._cand, self._cev)
         self._bdir = DIR_UNKNOWN  # the walk's direction, and its running evidence
         self._bsum = 0
@@ -422,6 +423,10 @@ class StepDetector:
             self._end()
         elif self._pp:
             self._period = self._pp
+            if self._nreal >= _RUN_END:
+                # a run queued in a rhythm of its own (a stride taken for a step) is
+                # dropped: its stretch, since the last step counted, is searched again
+                self._last = self._done
             self._drop_queue()
             self._rescan()
             self._end()
@@ -463,6 +468,7 @@ class StepDetector:
         j = (self._ev_head + self.pending) % _EV_SIZE
         self._ev_idx[j] = (self.n - 1 - back) & _IDX_MASK
         self._ev_dir[j] = d
+        self._done = inner
         if self.pending < _EV_SIZE:
             self.pending += 1
         else:
