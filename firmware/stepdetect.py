@@ -913,6 +913,10 @@ class StepDetector:
         r = a // e
         if sg < 0:
             r = -r
+        if r > 1024:
+            r = 1024
+        elif r < -1024:
+            r = -1024
         if run:
             # a runner's orbit says backward: forward running; the other way round
             # (backward running?) is not told
@@ -921,10 +925,6 @@ class StepDetector:
             # a strong stride whose orbit says backward: running (its orbit is
             # a backward walk's), not told
             return _NOEV
-        if r > 1024:
-            r = 1024
-        elif r < -1024:
-            r = -1024
         return r
 
     def _bout(self, r):
