@@ -124,6 +124,8 @@ _AXIS_REST = const(4)       # ... and over 0.6 s while no walk goes on
 _RUN_END = const(4)         # candidates in rhythm that make a short walk, once it ends
 _E_END = const(3000)        # ... if its signal had this mean square |a|^2 deviation
 _C_LOOSE = const(250)       # stride correlation of a loose rhythm (a walk with a turn) kept for that
+_C_LEG = const(512)         # ... and of a leg's pitch rate, where |a|^2 has none
+_LEG_E = const(3600)        # a swinging leg's mean square pitch rate: 30 deg/s rms
 # Arm gestures at the wrist (waving). Walking, the arm swings as a pendulum: its
 # accelerometer reads along the forearm (a pendulum's reads along its string), and the
 # body's bounce is vertical, along the hanging forearm too, so the acceleration keeps
@@ -388,7 +390,7 @@ class StepDetector:
         short to have been confirmed yet is credited if its steps kept a rhythm."""
         if self._walking:
             self._end(True)
-        elif self._pp or self._nreal:
+        elif self._pp or self._nreal or self._gmul:
             self._loose()
         return self.pending
 
@@ -421,8 +423,18 @@ class StepDetector:
             return
         if self._fade and self._nreal >= _RUN_END and self._eq >= _E_END:
             self._end()
-        elif self._pp:
-            self._period = self._pp
+        else:
+            pp = self._pp
+            sg = self._dsign
+            if not pp and self._gmul:
+                # none in |a|^2: a leg's swing may keep it (a short walk with a turn, a
+                # turn that blurs its strides' direction too: not told)
+                pp = self._leg_period()
+                self._dsign = 0
+            if not pp:
+                self._dsign = sg
+                return
+            self._period = pp
             if self._nreal >= _RUN_END:
                 # a run queued in a rhythm of its own (a stride taken for a step) is
                 # dropped: its stretch, since the last step counted, is searched again
@@ -430,11 +442,41 @@ class StepDetector:
             self._drop_queue()
             self._rescan()
             self._end()
-        else:
-            return
+            self._dsign = sg
         self._period = 0
         self._pp = 0
         self._drop_queue()
+
+    def _leg_period(self):
+        # A leg's swing keeps its stride where |a|^2 does not (a short walk with a turn):
+        # the lag, a stride long, at which the pitch rate over the last window repeats
+        # best, if it repeats over _C_LEG of its energy and the leg swung at all; its
+        # half is the step period. 0: none.
+        h = self._fh
+        mask = self._mask
+        i = self._i - 1
+        win = self._win
+        e0 = 0
+        for k in range(win):
+            x = h[(i - k) & mask]
+            e0 += x * x
+        if e0 < _LEG_E * win:
+            return 0
+        best = 0
+        lag = 0
+        for m in range(self._lmin * 2, self._top):
+            s = 0
+            e = e0
+            for k in range(win):
+                y = h[(i - k - m) & mask]
+                s += h[(i - k) & mask] * y
+                e += y * y
+            # (2s / e: 1024 where the window repeats exactly)
+            c = (s << 1) // ((e >> 10) + 1)
+            if c > best:
+                best = c
+                lag = m
+        return (lag + 1) >> 1 if best >= _C_LEG else 0
 
     def _end(self, cut=False):
         # A walk ends (it went quiet, or the input ends: cut): its queued steps are
@@ -623,7 +665,7 @@ class StepDetector:
         if e < (_EMIN_HOLD if self._walking else _EMIN) * self._win:
             if self._walking:
                 self._end()
-            elif self._pp or self._nreal:
+            elif self._pp or self._nreal or (self._gmul and self._corr):
                 self._loose()
             self._corr = 0
             self._walking = 0
