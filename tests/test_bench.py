@@ -36,6 +36,8 @@ def test_mpy_sizes_are_the_compiled_files(tmp_path):
     assert sizes["armv6m"]["detector"] == out.stat().st_size
     assert sizes["armv6m"]["files"] == len(list(FIRMWARE.rglob("*.py")))
     assert sizes["xtensawin"]["firmware"] >= sizes["xtensawin"]["detector"] > 0
+    # the compiled detector stays under 16 KB on both boards' architectures
+    assert max(sizes[a]["detector"] for a in ("armv6m", "xtensawin")) < 16 * 1024, sizes
 
 
 def test_areas_are_the_bench_modules():
