@@ -184,11 +184,11 @@ def _eval_one(task) -> dict:
     """One recording's row; a recording that cannot be read or run is a row with "failed"
     (the message) instead of its figures, so the others are still scored."""
     import warnings
-    dataset, rec, interpreter, rate_hz, keep_events, strict, copy = task
+    dataset, rec, interpreter, rate_hz, keep_events, strict, variant = task
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            row = _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, copy)
+            row = _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, variant)
         except UserError as e:
             row = _failed_row(dataset, rec, str(e))
         except Exception as e:   # a bug, but the run's other recordings still count
@@ -204,14 +204,14 @@ def _failed_row(dataset, rec, msg: str) -> dict:
             "failed": msg}
 
 
-def _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, copy="") -> dict:
-    # copy: "" the recording as it is, REVERSED or STANDING the copy of that name
+def _score_one(dataset, rec, interpreter, rate_hz, keep_events, strict, variant="") -> dict:
+    # variant: "" the recording as it is, REVERSED or STANDING the copy of that name
     from .detector_run import LSB_PER_G, prepare, run_prepared
     from .trace import read_trace
     tr = read_trace(rec.path, strict=strict, cache=True)
-    if copy == REVERSED:
+    if variant == REVERSED:
         rec, tr = reversed_recording(rec, tr)
-    elif copy == STANDING:
+    elif variant == STANDING:
         rec, tr = standing_recording(rec, tr)
     placement = rec.placement
     own = tr.meta.get("placement")
@@ -294,10 +294,10 @@ def evaluate(dirs, interpreter: str = "cpython", workers: int = 2, progress: boo
         names.append(m.dataset)
         for rec in m.recordings:
             tasks.append((m.dataset, rec, interpreter, rate_hz, keep_events, strict, ""))
-        for copy, wanted, keep in ((REVERSED, reverse, reversible), (STANDING, standing, is_walk)):
+        for variant, wanted, keep in ((REVERSED, reverse, reversible), (STANDING, standing, is_walk)):
             if wanted:
-                names.append(m.dataset + copy)
-                tasks += [(m.dataset + copy, rec, interpreter, rate_hz, keep_events, strict, copy)
+                names.append(m.dataset + variant)
+                tasks += [(m.dataset + variant, rec, interpreter, rate_hz, keep_events, strict, variant)
                           for rec in m.recordings if keep(rec)]
     order = {(t[0], t[1].file): i for i, t in enumerate(tasks)}   # manifest order
     # longest first keeps both workers busy to the end
