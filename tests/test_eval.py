@@ -9,7 +9,7 @@ import tracekit
 from host_tools import cli
 from host_tools.detector_run import RunResult, run_trace
 from host_tools.eval_cmd import (MATCH_TOL_MS, evaluate, f1_scores, match_steps, score_recording,
-                                 summarise)
+                                 standing_recording, summarise)
 from host_tools.trace import read_manifest, read_trace
 
 times = st.lists(st.floats(0, 20000, allow_nan=False), max_size=40).map(sorted)
@@ -227,3 +227,25 @@ def test_recorded_datasets_meet_the_counting_targets():
         s = res.summary["datasets"][name]
         for key, most in targets.items():
             assert s[key] <= most, f"{name}: {key} {s[key]:.2f} over the target {most}"
+
+
+def test_standing_copy_stands_still_around_the_walk(tmp_path, capsys):
+    # `--standing`: the walk unchanged between 4 s of standing still before and after,
+    # its true step times moved with it; a simulated short walk is counted in it too
+    assert cli.main(["simulate", "--script", "walk 12", "-p", "waist", "-r", "50", "--seed", "5",
+                     "-o", str(tmp_path), "--name", "w"]) == 0
+    rec = read_manifest(tmp_path).recordings[0]
+    tr = read_trace(rec.path)
+    rec2, tr2 = standing_recording(rec, tr)
+    n = len(tr2) - len(tr)
+    assert n == 2 * 200 and tr2.t_ms[0] == 0 and np.all(np.diff(tr2.t_ms) > 0)
+    assert np.array_equal(tr2.data[200:-200], tr.data)
+    still = np.concatenate([tr2.accel[:200], tr2.accel[-200:]])
+    assert np.allclose(np.linalg.norm(still, axis=1), 1.0, atol=0.02)
+    assert np.all(tr2.gyro[:200] == 0) and np.all(tr2.gyro[-200:] == 0)
+    shift = tr2.t_ms[200] - tr.t_ms[0]
+    assert np.allclose(np.array(rec2.step_ms) - np.array(rec.step_ms), shift)
+    res = evaluate([tmp_path], standing=True, workers=1)
+    assert sorted(r["dataset"].endswith("~standing") for r in res.recordings) == [False, True]
+    for r in res.recordings:
+        assert abs(r["steps"] - 12) <= 2, r
