@@ -280,17 +280,11 @@ class StepDetector:
         self._i = 0               # inner (decimated) sample index
         self._base = -1           # gravity level of |a|^2, fixed point <<4; -1: not started
         self._fbase = 0           # gravity on the forward axis, fixed point <<4
-        h = self._hist
-        for i in range(len(h)):
-            h[i] = 0
         self._sj = -1             # the step filter's box sums, and where they were taken
         self._sp = 0
         self._s1 = 0
         self._s2 = 0
         self._s3 = 0
-        a = self._ac
-        for i in range(len(a)):
-            a[i] = 0
         self._period = 0          # step period in inner samples, 0 until a rhythm is seen
         self._corr = 0            # stride autocorrelation, of 1024
         self._walking = 0         # the signal has a rhythm
@@ -321,10 +315,20 @@ class StepDetector:
         self._uy = 0
         self._uz = 0
         self._spin = 0            # how far it turns from it, over _SPIN when positive
-        for i in range(len(self._fh)):
-            self._fh[i] = 0
+        # the history, its autocorrelation, the forward acceleration's, the step times
+        # (no tuple of them: reset() allocates nothing)
+        a = self._hist
+        for i in range(len(a)):
+            a[i] = 0
+        a = self._ac
+        for i in range(len(a)):
+            a[i] = 0
+        a = self._fh
+        for i in range(len(a)):
+            a[i] = 0
+        a = self._tk
         for i in range(8):
-            self._tk[i] = 0
+            a[i] = 0
 
     @micropython.native
     def update_gyro(self, ax, ay, az, gx, gy, gz):
@@ -394,26 +398,6 @@ class StepDetector:
             self._loose()
         return self.pending
 
-    def _cut_off(self):
-        # The input ends mid-walk: the filter finds a step half a period or more after its
-        # contact, so the last contacts (those of the last period or so) are still under
-        # way. While the signal is as strong as the walk's, they count, a period apart.
-        p = self._period
-        i = self._i - 1
-        mask = self._mask
-        h = self._hist
-        e = 0
-        for k in range(p):
-            x = h[(i - k) & mask]
-            e += x * x
-        if (e // p) * 4 < self._ac[0] // self._win:
-            return
-        t = (self._last + p) & _IDX_MASK
-        d = self._bdir
-        while ((i - t + (p >> 2)) & _IDX_MASK) < (1 << 29):
-            self._emit(t, d)
-            t = (t + p) & _IDX_MASK
-
     def _loose(self):
         # Activity that was not counted has ended (or the input has). Steps still queued
         # in a rhythm that faded as the walk stopped are a short walk. Failing that, with
@@ -428,9 +412,27 @@ class StepDetector:
             sg = self._dsign
             if not pp and self._gmul:
                 # none in |a|^2: a leg's swing may keep it (a short walk with a turn, a
-                # turn that blurs its strides' direction too: not told)
-                pp = self._leg_period()
+                # turn that blurs its strides' direction too: not told). The lag, a
+                # stride long, at which the leg's pitch rate over the last window repeats
+                # over _C_LEG of its energy, best; its half is the period.
                 self._dsign = 0
+                h = self._fh
+                mask = self._mask
+                i = self._i - 1
+                win = self._win
+                e = 0
+                for k in range(win):
+                    x = h[(i - k) & mask]
+                    e += x * x
+                if e >= _LEG_E * win:
+                    best = (e >> 10) * _C_LEG
+                    for m in range(self._lmin * 2, self._top):
+                        c = 0
+                        for k in range(win):
+                            c += h[(i - k) & mask] * h[(i - k - m) & mask]
+                        if c > best:
+                            best = c
+                            pp = (m + 1) >> 1
             if not pp:
                 self._dsign = sg
                 return
@@ -447,37 +449,6 @@ class StepDetector:
         self._pp = 0
         self._drop_queue()
 
-    def _leg_period(self):
-        # A leg's swing keeps its stride where |a|^2 does not (a short walk with a turn):
-        # the lag, a stride long, at which the pitch rate over the last window repeats
-        # best, if it repeats over _C_LEG of its energy and the leg swung at all; its
-        # half is the step period. 0: none.
-        h = self._fh
-        mask = self._mask
-        i = self._i - 1
-        win = self._win
-        e0 = 0
-        for k in range(win):
-            x = h[(i - k) & mask]
-            e0 += x * x
-        if e0 < _LEG_E * win:
-            return 0
-        best = 0
-        lag = 0
-        for m in range(self._lmin * 2, self._top):
-            s = 0
-            e = e0
-            for k in range(win):
-                y = h[(i - k - m) & mask]
-                s += h[(i - k) & mask] * y
-                e += y * y
-            # (2s / e: 1024 where the window repeats exactly)
-            c = (s << 1) // ((e >> 10) + 1)
-            if c > best:
-                best = c
-                lag = m
-        return (lag + 1) >> 1 if best >= _C_LEG else 0
-
     def _end(self, cut=False):
         # A walk ends (it went quiet, or the input ends: cut): its queued steps are
         # credited if enough of them kept its rhythm. A short walk is over before eight
@@ -488,9 +459,27 @@ class StepDetector:
                 self._ac[0] >= _E_END * self._win or self._fade and self._eq >= _E_END):
             self._credit(self._run0)
         if cut and self._counting:
-            self._cut_off()
+            # The input ends mid-walk: the filter finds a step half a period or more
+            # after its contact, so the last contacts (those of the last period or so)
+            # are still under way. While the signal is as strong as the walk's, they
+            # count, a period apart.
+            p = self._period
+            i = self._i - 1
+            mask = self._mask
+            h = self._hist
+            e = 0
+            for k in range(p):
+                x = h[(i - k) & mask]
+                e += x * x
+            if (e // p) * 4 >= self._ac[0] // self._win:
+                t = (self._last + p) & _IDX_MASK
+                while ((i - t + (p >> 2)) & _IDX_MASK) < (1 << 29):
+                    self._emit(t, self._bdir)
+                    t = (t + p) & _IDX_MASK
         self._counting = 0
-        self._new_bout()
+        self._bdir = DIR_UNKNOWN
+        self._bsum = 0
+        self._bk = 0
 
     def read(self, idx_out, dir_out):
         k = self.pending
@@ -908,14 +897,8 @@ class StepDetector:
                     sm = s1 + sb
                     sb = s1
                     # (clipped: a stride's sums stay small ints)
-                    if dd > 1023:
-                        dd = 1023
-                    elif dd < -1023:
-                        dd = -1023
-                    if sm > 4095:
-                        sm = 4095
-                    elif sm < -4095:
-                        sm = -4095
+                    dd = max(-1023, min(1023, dd))
+                    sm = max(-4095, min(4095, sm))
                     c = (sm * ((dd * dd) >> 6)) >> 9
                     a += c
                     e += c if c >= 0 else -c
@@ -955,10 +938,7 @@ class StepDetector:
         r = a // e
         if sg < 0:
             r = -r
-        if r > 1024:
-            r = 1024
-        elif r < -1024:
-            r = -1024
+        r = max(-1024, min(1024, r))
         if run:
             # a runner's orbit says backward: forward running; the other way round
             # (backward running?) is not told
@@ -986,12 +966,9 @@ class StepDetector:
         else:
             b += r - (b >> 2)
         self._bsum = b
-        if k < 1:
-            return self._bdir
-        return self._decide(b)
-
-    def _decide(self, b):
         d = self._bdir
+        if k < 1:
+            return d
         m = self._dmargin
         if d != DIR_BACKWARD and b < -4 * (m if d == DIR_UNKNOWN else _SW_MARGIN):
             d = DIR_BACKWARD
@@ -1021,8 +998,7 @@ class StepDetector:
                         self._emit((t - gap + gap * k // m) & _IDX_MASK, d)
                 self._emit(t, d)
                 return
-            self._counting = 0
-            self._new_bout()
+            self._end()
             self._drop_queue()
         if self._walking and self._ncand and gap * 10 < p * 6:
             # an extra crossing inside a rhythm (a heel's double bump): not a step
@@ -1061,9 +1037,10 @@ class StepDetector:
             # (three strides: enough to start with)
             r = self._evidence(self._last, self._period)
             if r != _NOEV:
-                self._bk = 4
+                # (taken as the walk's first four strides)
+                self._bk = 3
                 self._bsum = 4 * r
-                self._decide(4 * r)
+                self._bout(r)
         else:
             for j in range(first, self._ncand):
                 self._bout(ce[j])
@@ -1078,12 +1055,6 @@ class StepDetector:
         self._nreal = 0
         self._nfill = 0
         self._run0 = 0
-
-    def _new_bout(self):
-        # the next walk's direction is its own
-        self._bdir = DIR_UNKNOWN
-        self._bsum = 0
-        self._bk = 0
 
     def _queue(self, t, r):
         c = self._cand
